@@ -1,0 +1,89 @@
+#include "cli/common.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace ss::cli {
+
+void ModelOptions::add(CLI::App* app) {
+  app->add_option("-m,--model", model,
+                  "Model: a llama2.c .bin file or a Hugging Face directory (config.json + "
+                  "safetensors)")
+      ->capture_default_str();
+  app->add_option("--tokenizer", tokenizer,
+                  "Tokenizer file (tokenizer.model or llama2.c tokenizer.bin); default: the one "
+                  "beside the model");
+  app->add_option("-t,--threads", threads, "Threads (default: all cores)")
+      ->check(CLI::Range(0, 1024));
+}
+
+void ModelOptions::apply_threads() const {
+  const int n = threads > 0 ? threads : omp_get_num_procs();
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
+}
+
+std::unique_ptr<Tokenizer> ModelOptions::load_tokenizer() const {
+  return tokenizer.empty() ? find_tokenizer(model) : ss::load_tokenizer(tokenizer);
+}
+
+void PolicyOptions::add(CLI::App* app) {
+  app->add_option("--policy", policy, "KV cache policy: dense, window, sinks or recompute")
+      ->capture_default_str();
+  app->add_option("--sinks", sinks, "Sink tokens S kept at the start (policy sinks)")
+      ->capture_default_str();
+  app->add_option("--window", window,
+                  "Window W of recent tokens (default: the training context minus S)");
+  app->add_option("--ctx", ctx, "Capacity of a dense cache (default: what the run needs)");
+}
+
+CachePolicy PolicyOptions::make(const ModelConfig& c, int64_t needed) const {
+  const int s = policy == "sinks" ? sinks : 0;
+  int w = window >= 0 ? window : std::max(1, c.max_seq_len - s);
+  if (policy == "dense") {
+    check(ctx > 0 || needed > 0,
+          "policy dense needs --ctx N (the stream has no known length)");
+    check(needed <= CachePolicy::kMaxTokens || ctx > 0, "policy dense: ", needed,
+          " tokens is over the limit of ", CachePolicy::kMaxTokens);
+    w = ctx > 0 ? ctx : int(needed);
+  }
+  return CachePolicy::make(policy, sinks, w);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  check(bool(f), "cannot open ", path, ": ", std::strerror(errno));
+  std::ostringstream os;
+  os << f.rdbuf();
+  check(!f.bad(), "cannot read ", path);
+  return os.str();
+}
+
+std::vector<int> parse_ids(const std::string& text, const std::string& what, int vocab_size) {
+  std::vector<int> ids;
+  const char* p = text.c_str();
+  while (true) {
+    while (*p && std::isspace(static_cast<unsigned char>(*p))) ++p;
+    if (!*p) break;
+    char* end;
+    errno = 0;
+    long v = std::strtol(p, &end, 10);
+    check(end != p && errno == 0 && (!*end || std::isspace(static_cast<unsigned char>(*end))),
+          what, ": not a token id at byte ", p - text.c_str());
+    check(v >= 0 && v < vocab_size, what, ": token id ", v, " is outside the vocabulary (",
+          vocab_size, ")");
+    ids.push_back(int(v));
+    p = end;
+  }
+  return ids;
+}
+
+}  // namespace ss::cli

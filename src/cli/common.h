@@ -1,0 +1,47 @@
+// Options and helpers every subcommand shares.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cache/policy.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace ss::cli {
+
+struct ModelOptions {
+  std::string model = SINKSTREAM_DEFAULT_MODEL;
+  std::string tokenizer;  // empty: the one beside the model
+  int threads = 0;        // 0: all cores
+
+  void add(CLI::App* app);
+  // Applies -t to OpenMP and OpenBLAS.
+  void apply_threads() const;
+  std::unique_ptr<Tokenizer> load_tokenizer() const;
+};
+
+struct PolicyOptions {
+  std::string policy = "sinks";
+  int sinks = 4;
+  int window = -1;  // -1: fill the training context
+  int ctx = 0;      // dense capacity; 0: what the run needs
+
+  void add(CLI::App* app);
+  // needed: the tokens a dense cache must hold when --ctx is not given
+  // (<= 0: unknown, which is an error for dense).
+  CachePolicy make(const ModelConfig& c, int64_t needed) const;
+};
+
+// Reads a whole file; one-line error naming it when it cannot be read.
+std::string read_file(const std::string& path);
+// Whitespace-separated token ids; one-line error on anything else.
+std::vector<int> parse_ids(const std::string& text, const std::string& what, int vocab_size);
+
+// Registration of each subcommand (one file each).
+void add_generate(CLI::App& app);
+void add_ppl(CLI::App& app);
+void add_info(CLI::App& app);
+
+}  // namespace ss::cli

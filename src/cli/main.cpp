@@ -1,0 +1,30 @@
+// sinkstream: attention-sink streaming for language models.
+#include <cstdio>
+#include <new>
+
+#include "cli/common.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"sinkstream: stream language models with attention sinks (StreamingLLM)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "sinkstream 0.1");
+  ss::cli::add_generate(app);
+  ss::cli::add_ppl(app);
+  ss::cli::add_info(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::fprintf(stderr, "sinkstream: error: %s (see --help)\n", e.what());
+    return 2;
+  } catch (const ss::Error& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "sinkstream: error: %s\n", e.what());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "sinkstream: error: out of memory\n");
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,62 @@
+#include "model/stream.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace ss {
+namespace {
+
+KvCache make_cache(const ModelConfig& c, const CachePolicy& p) {
+  const bool evict = p.kind == PolicyKind::Window || p.kind == PolicyKind::Sinks;
+  return KvCache(c.n_layers, c.n_kv_heads, c.head_dim, p.sinks, p.window, evict);
+}
+
+}  // namespace
+
+Stream::Stream(std::shared_ptr<const Model> model, Backend& be, const CachePolicy& policy,
+               int max_chunk)
+    : model_(std::move(model)),
+      be_(be),
+      policy_(policy),
+      cache_(make_cache(model_->config(), policy)),
+      ws_(model_->config(),
+          policy.kind == PolicyKind::Recompute ? policy.window : std::min(max_chunk,
+                                                                            policy.capacity())) {}
+
+void Stream::reset() {
+  cache_.clear();
+  history_.clear();
+  n_seen_ = 0;
+}
+
+void Stream::feed(const int* tokens, int T, float* logits, bool all_logits) {
+  const int V = model_->config().vocab_size;
+  if (policy_.kind == PolicyKind::Recompute) {
+    // Every token re-encodes the last W tokens from scratch at positions 0..n-1.
+    std::vector<int> ctx;
+    for (int i = 0; i < T; ++i) {
+      history_.push_back(tokens[i]);
+      if (int(history_.size()) > policy_.window) history_.pop_front();
+      ctx.assign(history_.begin(), history_.end());
+      cache_.clear();
+      const bool want = all_logits || i == T - 1;
+      model_->forward(be_, ws_, cache_, ctx.data(), int(ctx.size()),
+                      want ? logits + (all_logits ? size_t(i) * V : 0) : nullptr, false);
+    }
+    n_seen_ += T;
+    return;
+  }
+  for (int done = 0; done < T;) {
+    const int n = std::min(T - done, ws_.max_tokens);
+    const bool last = done + n == T;
+    if (all_logits || last)
+      model_->forward(be_, ws_, cache_, tokens + done, n,
+                      logits + (all_logits ? size_t(done) * V : 0), all_logits);
+    else
+      model_->forward(be_, ws_, cache_, tokens + done, n, nullptr, false);
+    done += n;
+  }
+  n_seen_ += T;
+}
+
+}  // namespace ss

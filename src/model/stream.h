@@ -1,0 +1,38 @@
+// A model plus one cache policy: feed it tokens forever, get logits back.
+// generate, ppl, analysis and the server all drive the model through this.
+#pragma once
+#include <deque>
+#include <memory>
+
+#include "cache/policy.h"
+#include "model/model.h"
+
+namespace ss {
+
+class Stream {
+ public:
+  Stream(std::shared_ptr<const Model> model, Backend& be, const CachePolicy& policy,
+         int max_chunk = 64);
+
+  // Feeds T tokens; writes logits for all of them ([T][vocab]) when
+  // all_logits, else for the last. Any T: long inputs are split into chunks
+  // and evict as they go.
+  void feed(const int* tokens, int T, float* logits, bool all_logits);
+  int64_t n_seen() const { return n_seen_; }
+  const CachePolicy& policy() const { return policy_; }
+  const KvCache& cache() const { return cache_; }
+  const Model& model() const { return *model_; }
+  Workspace& workspace() { return ws_; }
+  void reset();
+
+ private:
+  std::shared_ptr<const Model> model_;
+  Backend& be_;
+  CachePolicy policy_;
+  KvCache cache_;
+  Workspace ws_;
+  std::deque<int> history_;  // recompute: the last W tokens
+  int64_t n_seen_ = 0;
+};
+
+}  // namespace ss

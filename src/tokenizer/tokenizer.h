@@ -1,0 +1,35 @@
+// Text <-> token ids. One interface for every tokenizer format.
+#pragma once
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ss {
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  // Token ids for text; BOS first when add_bos. Invalid UTF-8 is an ss::Error.
+  virtual std::vector<int> encode(std::string_view text, bool add_bos) const = 0;
+  // The bytes token `id` contributes after token `prev`, for streaming output.
+  // (SentencePiece drops the leading space of the first piece after BOS.)
+  virtual std::string decode(int prev, int id) const = 0;
+  virtual int vocab_size() const = 0;
+  virtual int bos_id() const = 0;
+  virtual int eos_id() const = 0;
+};
+
+// Opens a tokenizer by file: llama2.c tokenizer.bin or SentencePiece
+// tokenizer.model. One-line ss::Error on a missing or corrupt file.
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
+
+// The tokenizer that belongs to a checkpoint: tokenizer.model in a Hugging Face
+// directory, or tokenizer.bin / tok<N>.bin beside a llama2.c file.
+std::unique_ptr<Tokenizer> find_tokenizer(const std::string& model_path);
+
+// Throws a one-line ss::Error naming the byte offset of the first invalid
+// UTF-8 sequence in text.
+void check_utf8(std::string_view text, std::string_view what);
+
+}  // namespace ss

@@ -1,0 +1,149 @@
+#include "testmodels.h"
+
+#include <cmath>
+#include <memory>
+#include <random>
+#include <string>
+
+namespace sstest {
+
+using ss::Checkpoint;
+using ss::DType;
+using ss::ModelConfig;
+using ss::Tensor;
+
+ModelConfig tiny_config(int n_layers, int n_heads, int n_kv_heads, ss::RopeLayout layout) {
+  ModelConfig c;
+  c.dim = 32;
+  c.hidden_dim = 44;
+  c.n_layers = n_layers;
+  c.n_heads = n_heads;
+  c.n_kv_heads = n_kv_heads;
+  c.head_dim = 8;
+  c.vocab_size = 50;
+  c.max_seq_len = 64;
+  c.rope_layout = layout;
+  c.rope_theta = 500.0;  // fast-turning angles make position errors visible
+  c.tied_embeddings = false;
+  return c;
+}
+
+namespace {
+
+using Vec = std::vector<double>;
+
+struct Naive {
+  const Checkpoint& ck;
+  const ModelConfig& c = ck.config;
+
+  Vec w(const std::string& name) const {
+    const Tensor* t = ck.tensors.find(name);
+    Vec out(t->numel());
+    std::vector<float> row(t->cols());
+    for (int64_t r = 0; r < t->rows(); ++r) {
+      ss::dequantize_row(*t, r, row.data());
+      for (int64_t i = 0; i < t->cols(); ++i) out[r * t->cols() + i] = row[i];
+    }
+    return out;
+  }
+  static Vec matvec(const Vec& W, const Vec& x) {
+    Vec y(W.size() / x.size(), 0.0);
+    for (size_t r = 0; r < y.size(); ++r)
+      for (size_t i = 0; i < x.size(); ++i) y[r] += W[r * x.size() + i] * x[i];
+    return y;
+  }
+  Vec rmsnorm(const Vec& x, const Vec& g) const {
+    double ss = 0;
+    for (double v : x) ss += v * v;
+    const double s = 1.0 / std::sqrt(ss / x.size() + c.norm_eps);
+    Vec y(x.size());
+    for (size_t i = 0; i < x.size(); ++i) y[i] = x[i] * s * g[i];
+    return y;
+  }
+  // Rotates every head of x to position pos, from the textbook formula.
+  Vec rope(Vec x, int64_t pos) const {
+    const int hd = c.head_dim;
+    for (size_t h = 0; h < x.size() / hd; ++h)
+      for (int i = 0; i < hd / 2; ++i) {
+        const double th = pos * std::pow(c.rope_theta, -2.0 * i / hd);
+        size_t a = h * hd + (c.rope_layout == ss::RopeLayout::Interleaved ? 2 * i : i);
+        size_t b = h * hd + (c.rope_layout == ss::RopeLayout::Interleaved ? 2 * i + 1 : i + hd / 2);
+        double x0 = x[a], x1 = x[b];
+        x[a] = x0 * std::cos(th) - x1 * std::sin(th);
+        x[b] = x0 * std::sin(th) + x1 * std::cos(th);
+      }
+    return x;
+  }
+
+  // Runs the stream; calls out(i, logits) after token i.
+  template <typename F>
+  void run(const std::vector<int>& tokens, int sinks, int window, F out) const {
+    const int L = c.n_layers, hd = c.head_dim, H = c.n_heads, group = c.n_heads / c.n_kv_heads;
+    std::vector<std::vector<Vec>> K(L), V(L);  // raw (unrotated) keys, values per token
+    const Vec emb = w("model.embed_tokens.weight");
+    for (size_t t = 0; t < tokens.size(); ++t) {
+      // The kept tokens at this step, in cache order.
+      std::vector<size_t> kept;
+      for (size_t j = 0; j <= t; ++j)
+        if (int64_t(j) < sinks || window < 0 || int64_t(j) > int64_t(t) - window) kept.push_back(j);
+      Vec x(emb.begin() + tokens[t] * c.dim, emb.begin() + (tokens[t] + 1) * c.dim);
+      for (int l = 0; l < L; ++l) {
+        const std::string p = "model.layers." + std::to_string(l) + ".";
+        Vec xb = rmsnorm(x, w(p + "input_layernorm.weight"));
+        Vec q = rope(matvec(w(p + "self_attn.q_proj.weight"), xb), int64_t(kept.size()) - 1);
+        K[l].push_back(matvec(w(p + "self_attn.k_proj.weight"), xb));
+        V[l].push_back(matvec(w(p + "self_attn.v_proj.weight"), xb));
+        Vec att(size_t(H) * hd, 0.0);
+        for (int h = 0; h < H; ++h) {
+          const int kh = h / group;
+          Vec sc(kept.size());
+          double mx = -1e300;
+          for (size_t n = 0; n < kept.size(); ++n) {
+            Vec k = rope(K[l][kept[n]], int64_t(n));
+            double s = 0;
+            for (int i = 0; i < hd; ++i) s += q[h * hd + i] * k[kh * hd + i];
+            sc[n] = s / std::sqrt(double(hd));
+            mx = std::max(mx, sc[n]);
+          }
+          double sum = 0;
+          for (double& s : sc) sum += (s = std::exp(s - mx));
+          for (size_t n = 0; n < kept.size(); ++n)
+            for (int i = 0; i < hd; ++i) att[h * hd + i] += sc[n] / sum * V[l][kept[n]][kh * hd + i];
+        }
+        Vec o = matvec(w(p + "self_attn.o_proj.weight"), att);
+        for (int i = 0; i < c.dim; ++i) x[i] += o[i];
+        xb = rmsnorm(x, w(p + "post_attention_layernorm.weight"));
+        Vec gt = matvec(w(p + "mlp.gate_proj.weight"), xb);
+        Vec up = matvec(w(p + "mlp.up_proj.weight"), xb);
+        for (size_t i = 0; i < gt.size(); ++i) gt[i] = gt[i] / (1 + std::exp(-gt[i])) * up[i];
+        Vec dn = matvec(w(p + "mlp.down_proj.weight"), gt);
+        for (int i = 0; i < c.dim; ++i) x[i] += dn[i];
+      }
+      Vec xf = rmsnorm(x, w("model.norm.weight"));
+      out(t, matvec(w(c.tied_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"), xf));
+    }
+  }
+};
+
+}  // namespace
+
+std::vector<double> naive_stream_nll(const Checkpoint& ck, const std::vector<int>& tokens,
+                                     int sinks, int window) {
+  std::vector<double> nll;
+  Naive{ck}.run(tokens, sinks, window, [&](size_t t, const Vec& logits) {
+    if (t + 1 >= tokens.size()) return;
+    double mx = -1e300, sum = 0;
+    for (double l : logits) mx = std::max(mx, l);
+    for (double l : logits) sum += std::exp(l - mx);
+    nll.push_back(std::log(sum) + mx - logits[tokens[t + 1]]);
+  });
+  return nll;
+}
+
+std::vector<double> naive_logits(const Checkpoint& ck, const std::vector<int>& tokens) {
+  Vec last;
+  Naive{ck}.run(tokens, 0, -1, [&](size_t, const Vec& logits) { last = logits; });
+  return last;
+}
+
+}  // namespace sstest

@@ -1,0 +1,26 @@
+// Random-weight models in memory, and a deliberately naive reference forward
+// pass (double precision, positions rebuilt from scratch at every step).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "io/checkpoint.h"
+#include "model/random_init.h"
+
+namespace sstest {
+
+ss::ModelConfig tiny_config(int n_layers = 2, int n_heads = 4, int n_kv_heads = 2,
+                            ss::RopeLayout layout = ss::RopeLayout::RotateHalf);
+
+
+// Per-token NLL of tokens[i+1] given the stream up to i, where step i keeps
+// the first `sinks` tokens and the last `window` tokens (window < 0: all),
+// numbering the kept tokens 0..n-1 and putting the query at n-1. Keys and
+// values of a token are the ones computed at its own step.
+std::vector<double> naive_stream_nll(const ss::Checkpoint& ck, const std::vector<int>& tokens,
+                                     int sinks, int window);
+
+// Logits of the last token with every token kept at its text position.
+std::vector<double> naive_logits(const ss::Checkpoint& ck, const std::vector<int>& tokens);
+
+}  // namespace sstest
