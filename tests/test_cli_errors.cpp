@@ -34,7 +34,9 @@ std::string head(const std::string& path, size_t n) {
   return s;
 }
 
-TEST(CliErrors, MissingModel) { expect_error("info /nonexistent/model.bin", "/nonexistent/model.bin"); }
+TEST(CliErrors, MissingModel) {
+  expect_error("info /nonexistent/model.bin", "/nonexistent/model.bin");
+}
 
 TEST(CliErrors, TruncatedLlama2cModel) {
   const std::string dir = sstest::temp_dir();
@@ -46,7 +48,8 @@ TEST(CliErrors, TruncatedLlama2cModel) {
 
 TEST(CliErrors, UnknownArchitecture) {
   const std::string dir = sstest::temp_dir();
-  std::ofstream(dir + "/config.json") << R"({"model_type": "gptj", "architectures": ["GPTJForCausalLM"]})";
+  std::ofstream(dir + "/config.json")
+      << R"({"model_type": "gptj", "architectures": ["GPTJForCausalLM"]})";
   expect_error("info " + dir, "gptj");
 }
 
@@ -64,9 +67,7 @@ TEST(CliErrors, BadSampling) {
 TEST(CliErrors, DenseEndlessNeedsCtx) { expect_error("generate -n -1 --policy dense", "--ctx"); }
 TEST(CliErrors, UnknownOption) { expect_error("generate --frobnicate", "frobnicate"); }
 
-TEST(CliErrors, EmptyText) {
-  expect_error("ppl --text " + write("empty.txt", ""), "empty.txt");
-}
+TEST(CliErrors, EmptyText) { expect_error("ppl --text " + write("empty.txt", ""), "empty.txt"); }
 TEST(CliErrors, InvalidUtf8Text) {
   expect_error("ppl --text " + write("bad.txt", "Once upon \xff\xfe a time"), "bad.txt");
 }
@@ -74,7 +75,9 @@ TEST(CliErrors, BadIdsFile) {
   expect_error("ppl --ids " + write("ids.txt", "1 2 banana 3"), "ids.txt");
   expect_error("ppl --ids " + write("ids2.txt", "1 2 99999"), "99999");
 }
-TEST(CliErrors, MissingTextFile) { expect_error("ppl --text /nonexistent.txt", "/nonexistent.txt"); }
+TEST(CliErrors, MissingTextFile) {
+  expect_error("ppl --text /nonexistent.txt", "/nonexistent.txt");
+}
 TEST(CliErrors, TokenizerVocabMismatch) {
   expect_error("ppl --text " + stories_text() + " --tokenizer " +
                    sstest::asset("tokenizers/llama2/tokenizer.bin"),

@@ -62,7 +62,8 @@ TEST(Stories260K, Llama2cAndSafetensorsGiveTheSameLogits) {
   Stream sa(a, *be, CachePolicy::make("dense", 0, 300));
   Stream sb(b, *be, CachePolicy::make("dense", 0, 300));
   auto tok = find_tokenizer(sstest::kStoriesBin);
-  auto ids = tok->encode(slurp(sstest::asset("text/tinystories_val_sample.txt")).substr(0, 1200), true);
+  auto ids =
+      tok->encode(slurp(sstest::asset("text/tinystories_val_sample.txt")).substr(0, 1200), true);
   ids.resize(300);
   std::vector<float> la(ids.size() * 512), lb(ids.size() * 512);
   sa.feed(ids.data(), int(ids.size()), la.data(), true);
@@ -89,9 +90,9 @@ TEST(Stories260K, PerplexityOf4000TinyStoriesTokens) {
 
 TEST(Stories260K, PplWritesCsvAndJson) {
   const std::string d = sstest::temp_dir();
-  auto r = sstest::run_cli("ppl --no-progress -n 300 --text " +
-                           sstest::asset("text/tinystories_val_sample.txt") + " --csv " + d +
-                           "/nll.csv --json " + d + "/sum.json --policy sinks --sinks 4 --window 60");
+  auto r = sstest::run_cli(
+      "ppl --no-progress -n 300 --text " + sstest::asset("text/tinystories_val_sample.txt") +
+      " --csv " + d + "/nll.csv --json " + d + "/sum.json --policy sinks --sinks 4 --window 60");
   ASSERT_EQ(r.status, 0) << r.err;
   auto j = nlohmann::json::parse(slurp(d + "/sum.json"));
   EXPECT_EQ(j["tokens"], 299);
@@ -109,6 +110,27 @@ TEST(Stories260K, PplWritesCsvAndJson) {
   }
   EXPECT_EQ(n, 299);
   EXPECT_NEAR(std::exp(sum / n), j["ppl"].get<double>(), 1e-3);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Stories260K, PplOfIdsFileEqualsPplOfText) {
+  auto tok = find_tokenizer(sstest::kStoriesBin);
+  const std::string text = slurp(sstest::asset("text/tinystories_val_sample.txt")).substr(0, 2000);
+  const std::string d = sstest::temp_dir();
+  std::ofstream(d + "/story.txt") << text;
+  std::ofstream ids(d + "/ids.txt");
+  for (int id : tok->encode(text, false)) ids << id << ' ';
+  ids.close();
+  auto a = sstest::run_cli("ppl --no-progress --text " + d + "/story.txt --window 100");
+  auto b = sstest::run_cli("ppl --no-progress --ids " + d + "/ids.txt --window 100");
+  ASSERT_EQ(a.status, 0) << a.err;
+  ASSERT_EQ(b.status, 0) << b.err;
+  auto ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
+  EXPECT_EQ(ja["tokens"], jb["tokens"]);
+  EXPECT_DOUBLE_EQ(ja["ppl"].get<double>(), jb["ppl"].get<double>());
 }
 
 }  // namespace

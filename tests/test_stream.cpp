@@ -63,12 +63,15 @@ TEST_P(SinkCacheVsNaive, PerTokenNllMatches) {
   expect_close(engine_nll(model, p, tokens, c.chunk), ref, 1e-4);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Policies, SinkCacheVsNaive,
-    ::testing::Values(Case{0, 4, RopeLayout::RotateHalf, 1}, Case{0, 7, RopeLayout::Interleaved, 5},
-                      Case{1, 3, RopeLayout::RotateHalf, 1}, Case{1, 6, RopeLayout::Interleaved, 64},
-                      Case{4, 4, RopeLayout::RotateHalf, 3}, Case{4, 9, RopeLayout::Interleaved, 1},
-                      Case{4, 1, RopeLayout::RotateHalf, 64}, Case{2, 5, RopeLayout::RotateHalf, 11}));
+INSTANTIATE_TEST_SUITE_P(Policies, SinkCacheVsNaive,
+                         ::testing::Values(Case{0, 4, RopeLayout::RotateHalf, 1},
+                                           Case{0, 7, RopeLayout::Interleaved, 5},
+                                           Case{1, 3, RopeLayout::RotateHalf, 1},
+                                           Case{1, 6, RopeLayout::Interleaved, 64},
+                                           Case{4, 4, RopeLayout::RotateHalf, 3},
+                                           Case{4, 9, RopeLayout::Interleaved, 1},
+                                           Case{4, 1, RopeLayout::RotateHalf, 64},
+                                           Case{2, 5, RopeLayout::RotateHalf, 11}));
 
 TEST(Dense, MatchesNaiveWithTextPositions) {
   auto ck = ss::random_llama(sstest::tiny_config(2, 4, 1), 11);

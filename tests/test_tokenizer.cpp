@@ -482,8 +482,9 @@ TEST(FindTokenizer, BesideLlama2cCheckpoint) {
 
 TEST(FindTokenizer, InModelDirectory) {
   std::string d = sstest::temp_dir();
-  EXPECT_EQ(error_of([&] { ss::find_tokenizer(d); }),
-            "no tokenizer for " + d + ": looked for tokenizer.model, tokenizer.bin and tok*.bin in " + d);
+  EXPECT_EQ(
+      error_of([&] { ss::find_tokenizer(d); }),
+      "no tokenizer for " + d + ": looked for tokenizer.model, tokenizer.bin and tok*.bin in " + d);
   fs::copy_file(kTok512, d + "/tok512.bin");
   EXPECT_EQ(ss::find_tokenizer(d)->vocab_size(), 512);
   fs::copy_file(kLlamaModel, d + "/tokenizer.model");

@@ -36,7 +36,8 @@ std::string temp_dir() {
 CliResult run_cli(const std::string& args, const std::string& stdin_text) {
   std::string d = temp_dir();
   std::ofstream(d + "/in") << stdin_text;
-  std::string cmd = std::string(CLI_BIN) + " " + args + " <" + d + "/in >" + d + "/out 2>" + d + "/err";
+  std::string cmd =
+      std::string(CLI_BIN) + " " + args + " <" + d + "/in >" + d + "/out 2>" + d + "/err";
   int rc = std::system(cmd.c_str());
   CliResult r;
   r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);

@@ -108,7 +108,8 @@ struct Naive {
           double sum = 0;
           for (double& s : sc) sum += (s = std::exp(s - mx));
           for (size_t n = 0; n < kept.size(); ++n)
-            for (int i = 0; i < hd; ++i) att[h * hd + i] += sc[n] / sum * V[l][kept[n]][kh * hd + i];
+            for (int i = 0; i < hd; ++i)
+              att[h * hd + i] += sc[n] / sum * V[l][kept[n]][kh * hd + i];
         }
         Vec o = matvec(w(p + "self_attn.o_proj.weight"), att);
         for (int i = 0; i < c.dim; ++i) x[i] += o[i];

@@ -12,7 +12,6 @@ namespace sstest {
 ss::ModelConfig tiny_config(int n_layers = 2, int n_heads = 4, int n_kv_heads = 2,
                             ss::RopeLayout layout = ss::RopeLayout::RotateHalf);
 
-
 // Per-token NLL of tokens[i+1] given the stream up to i, where step i keeps
 // the first `sinks` tokens and the last `window` tokens (window < 0: all),
 // numbering the kept tokens 0..n-1 and putting the query at n-1. Keys and

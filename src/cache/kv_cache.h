@@ -22,9 +22,9 @@ namespace ss {
 struct KvStep {
   std::array<KvSegment, 3> segments;  // sinks, then the ring in text order
   int n_segments = 0;
-  int kept = 0;              // n
-  int64_t window_pos = 0;    // query position for window keys (text position t)
-  int64_t sink_pos = 0;      // query position for sink keys (n - 1)
+  int kept = 0;            // n
+  int64_t window_pos = 0;  // query position for window keys (text position t)
+  int64_t sink_pos = 0;    // query position for sink keys (n - 1)
 };
 
 class KvCache {

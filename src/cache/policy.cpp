@@ -6,11 +6,16 @@ namespace ss {
 
 CachePolicy CachePolicy::make(const std::string& name, int sinks, int window) {
   CachePolicy p;
-  if (name == "dense") p.kind = PolicyKind::Dense;
-  else if (name == "window") p.kind = PolicyKind::Window;
-  else if (name == "sinks") p.kind = PolicyKind::Sinks;
-  else if (name == "recompute") p.kind = PolicyKind::Recompute;
-  else fail("unknown cache policy '", name, "' (expected dense, window, sinks or recompute)");
+  if (name == "dense")
+    p.kind = PolicyKind::Dense;
+  else if (name == "window")
+    p.kind = PolicyKind::Window;
+  else if (name == "sinks")
+    p.kind = PolicyKind::Sinks;
+  else if (name == "recompute")
+    p.kind = PolicyKind::Recompute;
+  else
+    fail("unknown cache policy '", name, "' (expected dense, window, sinks or recompute)");
   check(sinks >= 0, "--sinks must be >= 0, got ", sinks);
   check(window >= 0, "--window must be >= 0, got ", window);
   p.sinks = p.kind == PolicyKind::Sinks ? sinks : 0;
@@ -25,20 +30,26 @@ CachePolicy CachePolicy::make(const std::string& name, int sinks, int window) {
 
 std::string CachePolicy::name() const {
   switch (kind) {
-    case PolicyKind::Dense: return "dense";
-    case PolicyKind::Window: return "window";
-    case PolicyKind::Sinks: return "sinks";
-    case PolicyKind::Recompute: return "recompute";
+    case PolicyKind::Dense:
+      return "dense";
+    case PolicyKind::Window:
+      return "window";
+    case PolicyKind::Sinks:
+      return "sinks";
+    case PolicyKind::Recompute:
+      return "recompute";
   }
   return "?";
 }
 
 std::string CachePolicy::describe() const {
   switch (kind) {
-    case PolicyKind::Dense: return "dense(" + std::to_string(window) + ")";
+    case PolicyKind::Dense:
+      return "dense(" + std::to_string(window) + ")";
     case PolicyKind::Sinks:
       return "sinks(" + std::to_string(sinks) + "+" + std::to_string(window) + ")";
-    default: return name() + "(" + std::to_string(window) + ")";
+    default:
+      return name() + "(" + std::to_string(window) + ")";
   }
 }
 

@@ -49,8 +49,7 @@ CachePolicy PolicyOptions::make(const ModelConfig& c, int64_t needed) const {
   const int s = policy == "sinks" ? sinks : 0;
   int w = window >= 0 ? window : std::max(1, c.max_seq_len - s);
   if (policy == "dense") {
-    check(ctx > 0 || needed > 0,
-          "policy dense needs --ctx N (the stream has no known length)");
+    check(ctx > 0 || needed > 0, "policy dense needs --ctx N (the stream has no known length)");
     check(needed <= CachePolicy::kMaxTokens || ctx > 0, "policy dense: ", needed,
           " tokens is over the limit of ", CachePolicy::kMaxTokens);
     w = ctx > 0 ? ctx : int(needed);
@@ -76,8 +75,8 @@ std::vector<int> parse_ids(const std::string& text, const std::string& what, int
     char* end;
     errno = 0;
     long v = std::strtol(p, &end, 10);
-    check(end != p && errno == 0 && (!*end || std::isspace(static_cast<unsigned char>(*end))),
-          what, ": not a token id at byte ", p - text.c_str());
+    check(end != p && errno == 0 && (!*end || std::isspace(static_cast<unsigned char>(*end))), what,
+          ": not a token id at byte ", p - text.c_str());
     check(v >= 0 && v < vocab_size, what, ": token id ", v, " is outside the vocabulary (",
           vocab_size, ")");
     ids.push_back(int(v));

@@ -12,7 +12,8 @@ void run(const ModelOptions& o, bool json) {
   auto model = Model::load(o.model);
   const ModelConfig& c = model->config();
   std::map<std::string, int64_t> dtypes;
-  for (auto& [name, t] : model->checkpoint().tensors.tensors) dtypes[dtype_name(t.dtype)] += t.numel();
+  for (auto& [name, t] : model->checkpoint().tensors.tensors)
+    dtypes[dtype_name(t.dtype)] += t.numel();
   std::string dt;
   for (auto& [k, n] : dtypes) dt += (dt.empty() ? "" : ", ") + k + " (" + std::to_string(n) + ")";
   const char* rope = c.rope_layout == RopeLayout::Interleaved ? "interleaved" : "rotate-half";

@@ -23,4 +23,11 @@ void check(bool ok, const Args&... args) {
   if (!ok) fail(args...);
 }
 
+// A JSON library exception's message without its "[json.exception.xxx.101] " tag.
+inline std::string json_message(const std::exception& e) {
+  const std::string m = e.what();
+  const size_t tag = m.find("] ");
+  return tag == std::string::npos ? m : m.substr(tag + 2);
+}
+
 }  // namespace ss

@@ -1,7 +1,8 @@
 #include "core/tensor.h"
 
-#include <cstring>
 #include <immintrin.h>
+
+#include <cstring>
 #include <sstream>
 
 #include "core/error.h"
@@ -10,20 +11,27 @@ namespace ss {
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::F32: return "f32";
-    case DType::F16: return "f16";
-    case DType::BF16: return "bf16";
-    case DType::Q8_0: return "q8_0";
+    case DType::F32:
+      return "f32";
+    case DType::F16:
+      return "f16";
+    case DType::BF16:
+      return "bf16";
+    case DType::Q8_0:
+      return "q8_0";
   }
   return "?";
 }
 
 size_t dtype_bytes(DType t, int64_t n) {
   switch (t) {
-    case DType::F32: return size_t(n) * 4;
+    case DType::F32:
+      return size_t(n) * 4;
     case DType::F16:
-    case DType::BF16: return size_t(n) * 2;
-    case DType::Q8_0: return size_t(n / kQ8Block) * sizeof(BlockQ8_0);
+    case DType::BF16:
+      return size_t(n) * 2;
+    case DType::Q8_0:
+      return size_t(n / kQ8Block) * sizeof(BlockQ8_0);
   }
   return 0;
 }
@@ -49,7 +57,7 @@ uint16_t f32_to_bf16(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
   if ((u & 0x7fffffff) > 0x7f800000) return uint16_t((u >> 16) | 64);  // quiet NaN
-  u += 0x7fff + ((u >> 16) & 1);  // round to nearest even
+  u += 0x7fff + ((u >> 16) & 1);                                       // round to nearest even
   return uint16_t(u >> 16);
 }
 

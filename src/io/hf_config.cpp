@@ -11,13 +11,6 @@ namespace {
 
 using nlohmann::json;
 
-// nlohmann's message without its "[json.exception.parse_error.101] " tag.
-std::string json_message(const std::exception& e) {
-  const std::string m = e.what();
-  const size_t tag = m.find("] ");
-  return tag == std::string::npos ? m : m.substr(tag + 2);
-}
-
 // Typed access to the fields of one config file; errors name file and field.
 class Fields {
  public:

@@ -23,13 +23,6 @@ bool exists(const std::string& path) {
   return std::filesystem::exists(path, ec);
 }
 
-// nlohmann's message without its "[json.exception.parse_error.101] " tag.
-std::string json_message(const std::exception& e) {
-  const std::string m = e.what();
-  const size_t tag = m.find("] ");
-  return tag == std::string::npos ? m : m.substr(tag + 2);
-}
-
 constexpr std::pair<const char*, DType> kDtypes[] = {
     {"F32", DType::F32}, {"F16", DType::F16}, {"BF16", DType::BF16}};
 

@@ -68,8 +68,7 @@ void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* token
   const ModelConfig& c = config();
   const int d = c.dim, hd = c.head_dim, kvd = c.kv_dim(), H = c.n_heads, Hkv = c.n_kv_heads;
   const int qd = H * hd;
-  check(T > 0 && T <= ws.max_tokens, "forward: ", T, " tokens for a workspace of ",
-        ws.max_tokens);
+  check(T > 0 && T <= ws.max_tokens, "forward: ", T, " tokens for a workspace of ", ws.max_tokens);
   cache.reserve(T);
   const int64_t t0 = cache.n_seen();
 

@@ -42,8 +42,8 @@ class Model {
   // writing their keys and values into the cache, and advances it. Writes the
   // logits of every token ([T][vocab]) when all_logits, else of the last;
   // none when logits is null.
-  void forward(Backend& be, Workspace& ws, KvCache& cache, const int* tokens, int T,
-               float* logits, bool all_logits) const;
+  void forward(Backend& be, Workspace& ws, KvCache& cache, const int* tokens, int T, float* logits,
+               bool all_logits) const;
 
  private:
   struct Layer {

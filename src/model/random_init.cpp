@@ -27,9 +27,12 @@ Checkpoint random_llama(const ModelConfig& c, uint64_t seed, DType dtype) {
     float* f = reinterpret_cast<float*>(buf->data());
     for (int64_t i = 0; i < n; ++i) {
       const float v = mean + scale * g(rng);
-      if (dtype == DType::F32) f[i] = v;
-      else if (dtype == DType::F16) (*buf)[i] = ss::f32_to_f16(v);
-      else (*buf)[i] = ss::f32_to_bf16(v);
+      if (dtype == DType::F32)
+        f[i] = v;
+      else if (dtype == DType::F16)
+        (*buf)[i] = ss::f32_to_f16(v);
+      else
+        (*buf)[i] = ss::f32_to_bf16(v);
     }
     t.data = buf->data();
     ck.tensors.owners.push_back(buf);

@@ -31,7 +31,9 @@ int Sampler::sample(float* logits, int n) {
   order_.resize(n);
   std::iota(order_.begin(), order_.end(), 0);
   const int k = c_.top_k > 0 ? std::min(c_.top_k, n) : n;
-  auto by_logit = [&](int a, int b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  auto by_logit = [&](int a, int b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  };
   if (k < n || c_.top_p < 1) {
     std::partial_sort(order_.begin(), order_.begin() + k, order_.end(), by_logit);
   }

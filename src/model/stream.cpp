@@ -19,9 +19,9 @@ Stream::Stream(std::shared_ptr<const Model> model, Backend& be, const CachePolic
       be_(be),
       policy_(policy),
       cache_(make_cache(model_->config(), policy)),
-      ws_(model_->config(),
-          policy.kind == PolicyKind::Recompute ? policy.window : std::min(max_chunk,
-                                                                            policy.capacity())) {}
+      ws_(model_->config(), policy.kind == PolicyKind::Recompute
+                                ? policy.window
+                                : std::min(max_chunk, policy.capacity())) {}
 
 void Stream::reset() {
   cache_.clear();

@@ -76,7 +76,8 @@ float dot_q8(const BlockQ8_0* b, const float* x, int n) {
 
 float dot_row(const Tensor& w, int64_t r, const float* x, int n) {
   switch (w.dtype) {
-    case DType::F32: return dot_f32(static_cast<const float*>(w.data) + r * n, x, n);
+    case DType::F32:
+      return dot_f32(static_cast<const float*>(w.data) + r * n, x, n);
     case DType::F16:
     case DType::BF16:
       return dot_half(static_cast<const uint16_t*>(w.data) + r * n, w.dtype, x, n);
@@ -123,8 +124,8 @@ class CpuBackend final : public Backend {
       for (int64_t r = 0; r < out; ++r) dequantize_row(w, r, dequant_.data() + r * in);
       wf = dequant_.data();
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, int(out), int(in), 1.0f, x, int(in),
-                wf, int(in), 0.0f, y, int(out));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, int(out), int(in), 1.0f, x, int(in), wf,
+                int(in), 0.0f, y, int(out));
   }
 
   void rmsnorm(const float* x, const float* g, float* y, int T, int dim, float eps) override {
