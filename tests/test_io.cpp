@@ -18,6 +18,7 @@
 #include "io/llama2c.h"
 #include "io/mmap.h"
 #include "io/safetensors.h"
+#include "model/model.h"
 #include "testutil.h"
 
 namespace {
@@ -534,26 +535,28 @@ TEST(IoHfConfig, BadConfigsFailWithOneLine) {
   EXPECT_TRUE(fails([](json& j) { j["eos_token_id"] = json::array(); }, {"eos_token_id"}));
   EXPECT_TRUE(fails(
       [](json& j) {
-        j["model_type"] = "mistral";
-        j["architectures"] = json::array({"MistralForCausalLM"});
+        j["model_type"] = "gptj";
+        j["architectures"] = json::array({"GPTJForCausalLM"});
       },
-      {"unsupported architecture 'mistral' (supported: llama)"}));
+      {"unsupported architecture 'gptj' (supported: llama, mistral, qwen2, gpt_neox, falcon, "
+       "mpt, bloom, gpt2)"}));
   EXPECT_TRUE(fails(
       [](json& j) {
         j.erase("model_type");
-        j["architectures"] = json::array({"GPTNeoXForCausalLM"});
+        j["architectures"] = json::array({"GPTJForCausalLM"});
       },
-      {"unsupported architecture 'GPTNeoXForCausalLM' (supported: llama)"}));
+      {"unsupported architecture 'GPTJForCausalLM'"}));
   EXPECT_TRUE(
       fails([](json& j) { j["architectures"] = json::array({"LlamaForSequenceClassification"}); },
-            {"unsupported architecture 'LlamaForSequenceClassification'"}));
+            {"architecture class 'LlamaForSequenceClassification' is not a causal LM"}));
   EXPECT_TRUE(fails(
       [](json& j) {
         j.erase("model_type");
         j.erase("architectures");
       },
       {"missing field model_type"}));
-  EXPECT_TRUE(fails([](json& j) { j["hidden_act"] = "gelu"; }, {"hidden_act 'gelu'"}));
+  EXPECT_TRUE(
+      fails([](json& j) { j["hidden_act"] = "mish"; }, {"activation 'mish' is not supported"}));
   EXPECT_TRUE(fails(
       [](json& j) {
         j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
@@ -561,7 +564,7 @@ TEST(IoHfConfig, BadConfigsFailWithOneLine) {
       {"rope_scaling is not supported"}));
   EXPECT_TRUE(fails([](json& j) { j["attention_bias"] = true; }, {"attention_bias"}));
   EXPECT_TRUE(fails([](json& j) { j["num_attention_heads"] = 7; },
-                    {"hidden_size (64) is not a multiple of num_attention_heads (7)"}));
+                    {"hidden size (64) is not a multiple of the head count (7)"}));
   EXPECT_TRUE(fails([](json& j) { j["num_key_value_heads"] = 3; }, {"n_kv_heads (3)"}));
   EXPECT_TRUE(fails([](json& j) { j["max_position_embeddings"] = 0; }, {"max_seq_len"}));
 
@@ -581,21 +584,21 @@ TEST(IoCheckpoint, MissingAndMisshapedTensors) {
     HfCopy c;
     c.erase("model.layers.3.mlp.up_proj.weight");
     const std::string dir = c.save();
-    EXPECT_TRUE(fails_with([&] { ss::load_checkpoint(dir); },
+    EXPECT_TRUE(fails_with([&] { ss::Model m(ss::load_checkpoint(dir)); },
                            {dir + ": ", "missing tensor model.layers.3.mlp.up_proj.weight"}));
   }
   {
     HfCopy c;
     c.find("model.norm.weight")->shape = {32};
     const std::string dir = c.save();
-    EXPECT_TRUE(fails_with([&] { ss::load_checkpoint(dir); },
+    EXPECT_TRUE(fails_with([&] { ss::Model m(ss::load_checkpoint(dir)); },
                            {dir + ": ", "model.norm.weight", "[32]", "[64]"}));
   }
   {
     HfCopy c;
     c.find("model.layers.2.self_attn.k_proj.weight")->shape = {64, 32};
     const std::string dir = c.save();
-    EXPECT_TRUE(fails_with([&] { ss::load_checkpoint(dir); },
+    EXPECT_TRUE(fails_with([&] { ss::Model m(ss::load_checkpoint(dir)); },
                            {"model.layers.2.self_attn.k_proj.weight", "[64,32]", "[32,64]"}));
   }
   {
@@ -603,7 +606,7 @@ TEST(IoCheckpoint, MissingAndMisshapedTensors) {
     HfCopy c;
     c.config["tie_word_embeddings"] = false;
     std::string dir = c.save();
-    EXPECT_TRUE(fails_with([&] { ss::load_checkpoint(dir); },
+    EXPECT_TRUE(fails_with([&] { ss::Model m(ss::load_checkpoint(dir)); },
                            {dir + ": ", "missing tensor lm_head.weight"}));
     c.tensors.emplace_back("lm_head.weight", *c.find("model.embed_tokens.weight"));
     dir = c.save();
@@ -616,7 +619,7 @@ TEST(IoCheckpoint, MissingAndMisshapedTensors) {
     HfCopy c;
     c.config["vocab_size"] = 500;
     const std::string dir = c.save();
-    EXPECT_TRUE(fails_with([&] { ss::load_checkpoint(dir); },
+    EXPECT_TRUE(fails_with([&] { ss::Model m(ss::load_checkpoint(dir)); },
                            {"model.embed_tokens.weight", "[512,64]", "[500,64]"}));
   }
   const std::string no_config = sstest::temp_dir();

@@ -1,6 +1,10 @@
 // Reading checkpoints of every format into one ModelConfig + TensorStore.
-// Tensor names follow Hugging Face's LlamaForCausalLM layout whatever the file
-// format, so the model code knows one naming scheme.
+// Tensor names are canonical whatever the format and family: Hugging Face's
+// LlamaForCausalLM names (model.embed_tokens.weight, model.layers.N.
+// self_attn.q_proj.weight, ..., model.norm.weight, lm_head.weight), plus
+// ".bias" twins, model.embed_positions.weight (learned positions),
+// model.embed_norm.* (BLOOM) and model.layers.N.self_attn.sinks (per-head
+// sink logits). The model knows this one scheme; Model checks the shapes.
 #pragma once
 #include <string>
 
@@ -20,10 +24,5 @@ struct Checkpoint {
 // Face, model.safetensors or sharded with model.safetensors.index.json), or a
 // llama2.c .bin file. Any problem is a one-line ss::Error naming the file.
 Checkpoint load_checkpoint(const std::string& path);
-
-// Checks that every tensor a llama model needs is present with its shape
-// (lm_head.weight only when the embeddings are untied). The one-line ss::Error
-// names the file, the tensor and both shapes.
-void check_llama_tensors(const Checkpoint& ck);
 
 }  // namespace ss

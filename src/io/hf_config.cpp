@@ -76,32 +76,28 @@ class Fields {
 
 }  // namespace
 
-ModelConfig parse_hf_config(const std::string& path) {
-  auto map = MappedFile::open(path);
-  const char* text = reinterpret_cast<const char*>(map->data());
-  json j;
-  try {
-    j = json::parse(text, text + map->size());
-  } catch (const json::parse_error& e) {
-    fail(path, ": invalid JSON: ", json_message(e));
-  }
-  check(j.is_object(), path, ": not a JSON object");
-  const Fields f(j, path);
+namespace {
 
-  // model_type names the architecture; the class in architectures must be
-  // LlamaForCausalLM for it to be one we run.
-  std::string arch = f.get_string("model_type", "");
-  if (const json* archs = f.find("architectures")) {
-    check(archs->is_array() && !archs->empty() && archs->front().is_string(), path,
-          ": field architectures must be a non-empty list of strings");
-    const std::string cls = archs->front().get<std::string>();
-    if (arch.empty() || arch == "llama") arch = cls == "LlamaForCausalLM" ? "llama" : cls;
-  }
-  check(!arch.empty(), path, ": missing field model_type");
-  check(arch == "llama", path, ": unsupported architecture '", arch, "' (supported: llama)");
+// head_dim from the config, or hidden size / heads.
+int head_dim_of(const Fields& f, const std::string& path, int dim, int heads) {
+  if (f.find("head_dim")) return f.get_int("head_dim");
+  check(heads > 0 && dim % heads == 0, path, ": hidden size (", dim,
+        ") is not a multiple of the head count (", heads, ")");
+  return dim / heads;
+}
 
-  ModelConfig c;
-  c.family = "llama";
+Activation activation_of(const Fields& f, const std::string& path, const char* key,
+                         const std::string& fallback) {
+  const std::string a = f.get_string(key, fallback);
+  if (a == "silu" || a == "swish") return Activation::SiLU;
+  if (a == "gelu") return Activation::GELU;
+  if (a == "gelu_new" || a == "gelu_pytorch_tanh" || a == "gelu_fast") return Activation::GELUTanh;
+  if (a == "relu") return Activation::ReLU;
+  fail(path, ": field ", key, ": activation '", a, "' is not supported");
+}
+
+// Llama, Mistral and Qwen2: RMSNorm, rotate-half RoPE, SwiGLU.
+void llama_like(const Fields& f, const std::string& path, ModelConfig& c) {
   c.dim = f.get_int("hidden_size");
   c.hidden_dim = f.get_int("intermediate_size");
   c.n_layers = f.get_int("num_hidden_layers");
@@ -114,21 +110,201 @@ ModelConfig parse_hf_config(const std::string& path) {
   c.tied_embeddings = f.get_bool("tie_word_embeddings", false);
   c.bos_id = f.get_token("bos_token_id", 1);
   c.eos_id = f.get_token("eos_token_id", 2);
-  c.rope_layout = RopeLayout::RotateHalf;
-  if (const json* hd = f.find("head_dim")) {
-    c.head_dim = f.to_int(*hd, "head_dim");
-  } else {
-    check(c.n_heads > 0 && c.dim % c.n_heads == 0, path, ": hidden_size (", c.dim,
-          ") is not a multiple of num_attention_heads (", c.n_heads, ")");
-    c.head_dim = c.dim / c.n_heads;
-  }
-
-  const std::string act = f.get_string("hidden_act", "silu");
-  check(act == "silu", path, ": hidden_act '", act, "' is not supported (only silu)");
+  c.head_dim = head_dim_of(f, path, c.dim, c.n_heads);
+  c.act = activation_of(f, path, "hidden_act", "silu");
   check(f.find("rope_scaling") == nullptr, path, ": rope_scaling is not supported");
-  check(!f.get_bool("attention_bias", false), path, ": attention_bias is not supported");
+  // Qwen2 has q/k/v biases by design; the loader finds them as tensors.
+  check(c.family == "qwen2" || !f.get_bool("attention_bias", false), path,
+        ": attention_bias is not supported for ", c.family);
   check(!f.get_bool("mlp_bias", false), path, ": mlp_bias is not supported");
+  if (c.family == "mistral") c.sliding_window = f.get_int("sliding_window", 0);
+  if (c.family == "qwen2" && f.get_bool("use_sliding_window", false))
+    c.sliding_window = f.get_int("sliding_window", 0);
+}
 
+void gpt_neox(const Fields& f, const std::string& path, ModelConfig& c) {
+  c.dim = f.get_int("hidden_size");
+  c.hidden_dim = f.get_int("intermediate_size");
+  c.n_layers = f.get_int("num_hidden_layers");
+  c.n_heads = c.n_kv_heads = f.get_int("num_attention_heads");
+  c.vocab_size = f.get_int("vocab_size");
+  c.max_seq_len = f.get_int("max_position_embeddings");
+  c.norm_eps = float(f.get_number("layer_norm_eps", 1e-5));
+  c.norm = NormKind::LayerNorm;
+  c.act = activation_of(f, path, "hidden_act", "gelu");
+  c.gated_ffn = false;
+  c.parallel_residual = f.get_bool("use_parallel_residual", true);
+  c.head_dim = head_dim_of(f, path, c.dim, c.n_heads);
+  c.rotary_dim = int(c.head_dim * f.get_number("rotary_pct", 0.25));
+  c.rotary_dim -= c.rotary_dim % 2;
+  c.rope_theta = f.get_number("rotary_emb_base", f.get_number("rope_theta", 10000.0));
+  c.tied_embeddings = f.get_bool("tie_word_embeddings", false);
+  c.bos_id = f.get_token("bos_token_id", 0);
+  c.eos_id = f.get_token("eos_token_id", 0);
+  check(f.find("rope_scaling") == nullptr, path, ": rope_scaling is not supported");
+}
+
+void falcon(const Fields& f, const std::string& path, ModelConfig& c) {
+  c.dim = f.get_int("hidden_size");
+  c.n_layers = f.get_int("num_hidden_layers");
+  c.n_heads = f.get_int("num_attention_heads");
+  c.hidden_dim = f.get_int("ffn_hidden_size", 4 * c.dim);
+  c.vocab_size = f.get_int("vocab_size");
+  c.max_seq_len = f.get_int("max_position_embeddings", 2048);
+  c.norm_eps = float(f.get_number("layer_norm_epsilon", 1e-5));
+  c.norm = NormKind::LayerNorm;
+  c.act = activation_of(f, path, "activation", "gelu");
+  c.gated_ffn = false;
+  c.parallel_residual = f.get_bool("parallel_attn", true);
+  c.head_dim = head_dim_of(f, path, c.dim, c.n_heads);
+  if (f.get_bool("new_decoder_architecture", false))
+    c.n_kv_heads = f.get_int("num_kv_heads", c.n_heads);
+  else
+    c.n_kv_heads = f.get_bool("multi_query", true) ? 1 : c.n_heads;
+  if (f.get_bool("alibi", false)) {
+    c.position = PositionKind::Alibi;
+    c.alibi_scaled = true;  // Falcon adds the bias before dividing by sqrt(d)
+  }
+  c.rope_theta = f.get_number("rope_theta", 10000.0);
+  c.tied_embeddings = f.get_bool("tie_word_embeddings", true);
+  c.bos_id = f.get_token("bos_token_id", 11);
+  c.eos_id = f.get_token("eos_token_id", 11);
+  check(f.find("rope_scaling") == nullptr, path, ": rope_scaling is not supported");
+}
+
+void mpt(const Fields& f, const std::string& path, ModelConfig& c) {
+  c.dim = f.get_int("d_model");
+  c.n_layers = f.get_int("n_layers");
+  c.n_heads = c.n_kv_heads = f.get_int("n_heads");
+  c.hidden_dim = int(c.dim * f.get_number("expansion_ratio", 4));
+  c.vocab_size = f.get_int("vocab_size");
+  c.max_seq_len = f.get_int("max_seq_len", 2048);
+  c.norm_eps = float(f.get_number("layer_norm_epsilon", 1e-5));
+  c.norm = NormKind::LayerNorm;
+  c.act = Activation::GELU;
+  c.gated_ffn = false;
+  c.head_dim = head_dim_of(f, path, c.dim, c.n_heads);
+  c.position = PositionKind::None;
+  c.tied_embeddings = true;
+  c.bos_id = f.get_token("bos_token_id", 0);
+  c.eos_id = f.get_token("eos_token_id", 0);
+  if (const json* a = f.find("attn_config")) {
+    check(a->is_object(), path, ": field attn_config must be an object");
+    const Fields af(*a, path);
+    if (af.get_bool("alibi", false)) c.position = PositionKind::Alibi;
+    c.alibi_bias_max = float(af.get_number("alibi_bias_max", 8));
+    c.clip_qkv = float(af.get_number("clip_qkv", 0));
+    c.n_kv_heads = af.get_int("kv_n_heads", c.n_heads);
+    check(!af.get_bool("qk_ln", false), path, ": attn_config.qk_ln is not supported");
+    check(af.find("softmax_scale") == nullptr, path,
+          ": attn_config.softmax_scale is not supported");
+  }
+  if (const json* ffn = f.find("ffn_config")) {
+    check(ffn->is_object(), path, ": field ffn_config must be an object");
+    const std::string t = Fields(*ffn, path).get_string("ffn_type", "mptmlp");
+    check(t == "mptmlp", path, ": ffn_config.ffn_type '", t, "' is not supported");
+  }
+}
+
+void bloom(const Fields& f, const std::string& path, ModelConfig& c) {
+  c.dim = f.find("hidden_size") ? f.get_int("hidden_size") : f.get_int("n_embed");
+  c.n_layers = f.get_int("n_layer");
+  c.n_heads = c.n_kv_heads = f.get_int("n_head");
+  c.hidden_dim = 4 * c.dim;
+  c.vocab_size = f.get_int("vocab_size");
+  c.max_seq_len = f.get_int("seq_length", 2048);
+  c.norm_eps = float(f.get_number("layer_norm_epsilon", 1e-5));
+  c.norm = NormKind::LayerNorm;
+  c.act = Activation::GELUTanh;
+  c.gated_ffn = false;
+  c.head_dim = head_dim_of(f, path, c.dim, c.n_heads);
+  c.position = PositionKind::Alibi;
+  c.tied_embeddings = true;
+  c.bos_id = f.get_token("bos_token_id", 1);
+  c.eos_id = f.get_token("eos_token_id", 2);
+  check(!f.get_bool("apply_residual_connection_post_layernorm", false), path,
+        ": apply_residual_connection_post_layernorm is not supported");
+}
+
+void gpt2(const Fields& f, const std::string& path, ModelConfig& c) {
+  c.dim = f.get_int("n_embd");
+  c.n_layers = f.get_int("n_layer");
+  c.n_heads = c.n_kv_heads = f.get_int("n_head");
+  c.hidden_dim = f.get_int("n_inner", 4 * c.dim);
+  c.vocab_size = f.get_int("vocab_size");
+  c.max_seq_len = f.get_int("n_positions");
+  c.norm_eps = float(f.get_number("layer_norm_epsilon", 1e-5));
+  c.norm = NormKind::LayerNorm;
+  c.act = activation_of(f, path, "activation_function", "gelu_new");
+  c.gated_ffn = false;
+  c.head_dim = head_dim_of(f, path, c.dim, c.n_heads);
+  c.position = PositionKind::Learned;
+  c.tied_embeddings = true;
+  c.bos_id = f.get_token("bos_token_id", 50256);
+  c.eos_id = f.get_token("eos_token_id", 50256);
+  check(!f.get_bool("scale_attn_by_inverse_layer_idx", false), path,
+        ": scale_attn_by_inverse_layer_idx is not supported");
+  check(f.get_bool("scale_attn_weights", true), path,
+        ": scale_attn_weights=false is not supported");
+}
+
+struct Family {
+  const char* model_type;
+  const char* architecture;  // the HF class name
+  void (*parse)(const Fields&, const std::string&, ModelConfig&);
+};
+
+constexpr Family kFamilies[] = {
+    {"llama", "LlamaForCausalLM", llama_like}, {"mistral", "MistralForCausalLM", llama_like},
+    {"qwen2", "Qwen2ForCausalLM", llama_like}, {"gpt_neox", "GPTNeoXForCausalLM", gpt_neox},
+    {"falcon", "FalconForCausalLM", falcon},   {"mpt", "MPTForCausalLM", mpt},
+    {"bloom", "BloomForCausalLM", bloom},      {"gpt2", "GPT2LMHeadModel", gpt2},
+};
+
+}  // namespace
+
+std::string supported_families() {
+  std::string s;
+  for (const Family& f : kFamilies) s += (s.empty() ? "" : ", ") + std::string(f.model_type);
+  return s;
+}
+
+ModelConfig parse_hf_config(const std::string& path) {
+  auto map = MappedFile::open(path);
+  const char* text = reinterpret_cast<const char*>(map->data());
+  json j;
+  try {
+    j = json::parse(text, text + map->size());
+  } catch (const json::parse_error& e) {
+    fail(path, ": invalid JSON: ", json_message(e));
+  }
+  check(j.is_object(), path, ": not a JSON object");
+  const Fields f(j, path);
+
+  // model_type names the family; the class in architectures, when given, must
+  // be its causal-LM class (RefinedWeb* are Falcon's old names).
+  std::string type = f.get_string("model_type", "");
+  if (type == "RefinedWeb" || type == "RefinedWebModel") type = "falcon";
+  std::string cls;
+  if (const json* archs = f.find("architectures")) {
+    check(archs->is_array() && !archs->empty() && archs->front().is_string(), path,
+          ": field architectures must be a non-empty list of strings");
+    cls = archs->front().get<std::string>();
+  }
+  const Family* fam = nullptr;
+  for (const Family& k : kFamilies)
+    if (type == k.model_type || (type.empty() && cls == k.architecture)) fam = &k;
+  check(!type.empty() || !cls.empty(), path, ": missing field model_type");
+  check(fam != nullptr, path, ": unsupported architecture '", type.empty() ? cls : type,
+        "' (supported: ", supported_families(), ")");
+  check(cls.empty() || cls == fam->architecture ||
+            (std::string(fam->model_type) == "falcon" && cls.rfind("RWFor", 0) == 0),
+        path, ": architecture class '", cls, "' is not a causal LM of family ", fam->model_type,
+        " (expected ", fam->architecture, ")");
+
+  ModelConfig c;
+  c.family = fam->model_type;
+  fam->parse(f, path, c);
   try {
     c.validate();
   } catch (const Error& e) {

@@ -6,8 +6,13 @@
 
 namespace ss {
 
-// Parses a LlamaForCausalLM config.json (the only architecture supported so
-// far). Any problem is a one-line ss::Error naming the file and the field.
+// Parses a config.json of a supported family (model_type: llama, mistral,
+// qwen2, gpt_neox, falcon, mpt, bloom, gpt2). Any problem is a one-line
+// ss::Error naming the file and the field; an unknown family's lists the
+// supported ones.
 ModelConfig parse_hf_config(const std::string& path);
+
+// "llama, mistral, ..." for error messages and `info`.
+std::string supported_families();
 
 }  // namespace ss

@@ -1,6 +1,6 @@
 // Everything the forward pass needs to know about a model's shape and maths.
 // Readers of every checkpoint format fill one of these; nothing else in the
-// engine looks at file formats.
+// engine looks at file formats. Each family's quirks are switches here.
 #pragma once
 #include <string>
 
@@ -9,8 +9,19 @@ namespace ss {
 // How RoPE pairs the dimensions of a head.
 enum class RopeLayout {
   Interleaved,  // (2i, 2i+1): llama2.c, GGUF
-  RotateHalf,   // (i, i + d/2): Hugging Face
+  RotateHalf,   // (i, i + r/2) over the first r rotary dims: Hugging Face
 };
+
+// How a token's position enters attention.
+enum class PositionKind {
+  Rope,     // rotary on q and k
+  Alibi,    // a linear bias -slope_h * distance on the scores
+  Learned,  // an absolute position embedding added to the input (GPT-2)
+  None,     // NoPE
+};
+
+enum class NormKind { RMSNorm, LayerNorm };
+enum class Activation { SiLU, GELU, GELUTanh, ReLU };
 
 struct ModelConfig {
   std::string family = "llama";  // model_type
@@ -21,15 +32,27 @@ struct ModelConfig {
   int n_kv_heads = 0;
   int head_dim = 0;
   int vocab_size = 0;
-  int max_seq_len = 0;  // training context
+  int max_seq_len = 0;  // training context (and the learned position table)
   float norm_eps = 1e-5f;
+  NormKind norm = NormKind::RMSNorm;
+  Activation act = Activation::SiLU;
+  bool gated_ffn = true;           // act(gate) * up (SwiGLU); else act(up)
+  bool parallel_residual = false;  // x + attn(n1(x)) + ffn(n2(x)) (NeoX, Falcon)
+  PositionKind position = PositionKind::Rope;
   double rope_theta = 10000.0;
   RopeLayout rope_layout = RopeLayout::RotateHalf;
+  int rotary_dim = 0;         // rotated dims per head (partial rotary); 0: head_dim
+  float clip_qkv = 0;         // clamp q, k, v to +-clip_qkv (MPT); 0: off
+  float alibi_bias_max = 8;   // ALiBi slopes 2^(-max*h/n) (MPT's alibi_bias_max)
+  bool alibi_scaled = false;  // ALiBi bias also divided by sqrt(head_dim) (Falcon)
+  int sliding_window = 0;     // attention span the model was trained with (Mistral); 0: none
   bool tied_embeddings = true;
   int bos_id = 1;
   int eos_id = 2;
 
   int kv_dim() const { return n_kv_heads * head_dim; }
+  int q_dim() const { return n_heads * head_dim; }
+  int rot_dim() const { return rotary_dim > 0 ? rotary_dim : head_dim; }
   // Checks the numbers are usable; throws a one-line ss::Error otherwise.
   void validate() const;
 };

@@ -1,8 +1,12 @@
-// The one model definition: Llama-family decoder blocks (RMSNorm, RoPE,
-// GQA attention over a KvCache, SwiGLU). Decode (T=1) and prefill (T>1) are
-// the same code; the backend picks GEMV or GEMM by T.
+// The one model definition: a pre-norm decoder whose family quirks are
+// ModelConfig switches (RMSNorm/LayerNorm, RoPE/ALiBi/learned/no positions,
+// partial rotary, GQA/MQA, biases, gated or plain FFN, parallel residual,
+// clip_qkv, sink logits). Decode (T=1) and prefill (T>1) are the same code;
+// the backend picks GEMV or GEMM by T. Tensors use the canonical names of
+// io/checkpoint.h.
 #pragma once
 #include <functional>
+#include <list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,14 +23,26 @@ namespace ss {
 using AttentionHook =
     std::function<void(int layer, int64_t t, const KvStep& step, const float* probs)>;
 
+// What a layer leaves behind for the T tokens of one forward call: its output
+// hidden states [T][dim], its queries [T][n_heads * head_dim] and keys
+// [T][kv_dim] as the window keys see them (RoPE at the token's text
+// position), and its values [T][kv_dim].
+struct LayerActivations {
+  const float *x, *q, *k, *v;
+};
+// Called once per (layer, forward call) after the layer's block, for tokens
+// at text positions t0..t0+T-1. Off (empty) in normal runs.
+using ActivationHook = std::function<void(int layer, int64_t t0, int T, const LayerActivations&)>;
+
 // Activation buffers for up to max_tokens tokens per forward call.
 struct Workspace {
   Workspace(const ModelConfig& c, int max_tokens);
   int max_tokens;
-  std::vector<float> x, xb, q, q_sink, k, v, att, gate, up, probs;
+  std::vector<float> x, xb, xb2, q, q_sink, k, v, att, gate, up, probs;
   std::vector<KvStep> steps;
   std::vector<RopeAngles> win, sink;
   AttentionHook hook;
+  ActivationHook probe;
 };
 
 class Model {
@@ -46,16 +62,34 @@ class Model {
                bool all_logits) const;
 
  private:
-  struct Layer {
-    const float *attn_norm, *ffn_norm;
-    const Tensor *wq, *wk, *wv, *wo, *gate, *up, *down;
+  // A norm's gain and optional bias, widened to f32.
+  struct Norm {
+    const float *g = nullptr, *b = nullptr;
   };
+  // A linear layer's weight and optional bias (f32).
+  struct Linear {
+    const Tensor* w = nullptr;
+    const float* b = nullptr;
+  };
+  struct Layer {
+    Norm attn_norm, ffn_norm;           // ffn_norm.g null: parallel blocks share attn_norm
+    Linear q, k, v, o, gate, up, down;  // gate.w null: ungated FFN
+    const float* sinks = nullptr;       // per-head sink logits (gpt-oss)
+  };
+  Norm norm(const std::string& name, bool required);
+  Linear linear(const std::string& name, int64_t out, int64_t in, bool required = true);
+  const float* vec(const std::string& name, int64_t n, bool required);
+  void apply_norm(Backend& be, const Norm& n, const float* x, float* y, int T) const;
+  void apply_linear(Backend& be, const Linear& l, const float* x, float* y, int T) const;
+
   Checkpoint ckpt_;
   std::vector<Layer> layers_;
   const Tensor* embed_;
+  const Tensor* positions_ = nullptr;  // learned absolute positions
+  Norm embed_norm_, final_norm_;
   const Tensor* lm_head_;
-  const float* final_norm_;
-  std::vector<std::vector<float>> norms_;  // norm weights widened to f32
+  std::vector<float> alibi_;             // per-head slopes
+  std::list<std::vector<float>> owned_;  // small tensors widened to f32
 };
 
 }  // namespace ss

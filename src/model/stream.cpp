@@ -3,8 +3,23 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/error.h"
+
 namespace ss {
 namespace {
+
+// The policy as the model allows it: learned absolute positions cannot be
+// renumbered by place in the cache, and a model trained with a sliding window
+// (Mistral) attends its window even when the cache could hold more.
+CachePolicy fit_policy(const ModelConfig& c, CachePolicy p) {
+  const bool renumbers = p.kind == PolicyKind::Window || p.kind == PolicyKind::Sinks;
+  check(c.position != PositionKind::Learned || !renumbers, "policy ", p.name(), ": ", c.family,
+        " uses learned absolute positions, which StreamingLLM cannot reassign by place in the "
+        "cache; use --policy dense or recompute");
+  if (c.sliding_window > 0 && p.kind == PolicyKind::Dense && p.window > c.sliding_window)
+    return CachePolicy::make("window", 0, c.sliding_window);
+  return p;
+}
 
 KvCache make_cache(const ModelConfig& c, const CachePolicy& p) {
   const bool evict = p.kind == PolicyKind::Window || p.kind == PolicyKind::Sinks;
@@ -17,11 +32,11 @@ Stream::Stream(std::shared_ptr<const Model> model, Backend& be, const CachePolic
                int max_chunk)
     : model_(std::move(model)),
       be_(be),
-      policy_(policy),
-      cache_(make_cache(model_->config(), policy)),
-      ws_(model_->config(), policy.kind == PolicyKind::Recompute
-                                ? policy.window
-                                : std::min(max_chunk, policy.capacity())) {}
+      policy_(fit_policy(model_->config(), policy)),
+      cache_(make_cache(model_->config(), policy_)),
+      ws_(model_->config(), policy_.kind == PolicyKind::Recompute
+                                ? policy_.window
+                                : std::min(max_chunk, policy_.capacity())) {}
 
 void Stream::reset() {
   cache_.clear();

@@ -128,20 +128,31 @@ class CpuBackend final : public Backend {
                 int(in), 0.0f, y, int(out));
   }
 
-  void rmsnorm(const float* x, const float* g, float* y, int T, int dim, float eps) override {
+  void add_bias(float* y, const float* b, int T, int n) override {
+    for (int t = 0; t < T; ++t, y += n)
+      for (int i = 0; i < n; ++i) y[i] += b[i];
+  }
+
+  void norm(NormKind kind, const float* x, const float* g, const float* b, float* y, int T, int dim,
+            float eps) override {
     for (int t = 0; t < T; ++t, x += dim, y += dim) {
-      double ss = 0;
-      for (int i = 0; i < dim; ++i) ss += double(x[i]) * x[i];
-      float s = float(1.0 / std::sqrt(ss / dim + eps));
-      for (int i = 0; i < dim; ++i) y[i] = x[i] * s * g[i];
+      double mean = 0, ss = 0;
+      if (kind == NormKind::LayerNorm) {
+        for (int i = 0; i < dim; ++i) mean += x[i];
+        mean /= dim;
+      }
+      for (int i = 0; i < dim; ++i) ss += (x[i] - mean) * (x[i] - mean);
+      const float s = float(1.0 / std::sqrt(ss / dim + eps)), m = float(mean);
+      for (int i = 0; i < dim; ++i) y[i] = (x[i] - m) * s * g[i] + (b ? b[i] : 0.0f);
     }
   }
 
-  void rope(float* x, int n_heads, int hd, RopeLayout layout, const RopeAngles& a) override {
-    const int half = hd / 2;
+  void rope(float* x, int n_heads, int hd, int rot, RopeLayout layout,
+            const RopeAngles& a) override {
+    const int half = rot / 2;
     for (int h = 0; h < n_heads; ++h, x += hd) {
       for (int i = 0; i < half; ++i) {
-        // Interleaved pairs (2i, 2i+1); rotate-half pairs (i, i + d/2).
+        // Interleaved pairs (2i, 2i+1); rotate-half pairs (i, i + r/2).
         float* p0 = layout == RopeLayout::Interleaved ? x + 2 * i : x + i;
         float* p1 = layout == RopeLayout::Interleaved ? x + 2 * i + 1 : x + i + half;
         float v0 = *p0, v1 = *p1;
@@ -151,28 +162,30 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void attention(const float* q_win, const float* q_sink, const KvView& kv, int n_heads,
-                 int n_kv_heads, int hd, float* out, float* probs) override {
-    const int group = n_heads / n_kv_heads;
+  void attention(const float* q_win, const float* q_sink, const KvView& kv,
+                 const AttentionParams& ap, float* out, float* probs) override {
+    const int hd = ap.head_dim, group = ap.n_heads / ap.n_kv_heads;
     const float scale = 1.0f / std::sqrt(float(hd));
-#pragma omp parallel for schedule(static) if (int64_t(kv.kept) * hd * n_heads >= kParallelWork)
-    for (int h = 0; h < n_heads; ++h) {
+#pragma omp parallel for schedule(static) if (int64_t(kv.kept) * hd * ap.n_heads >= kParallelWork)
+    for (int h = 0; h < ap.n_heads; ++h) {
       thread_local std::vector<float> scratch;
       float* p = probs ? probs + int64_t(h) * kv.kept : (scratch.resize(kv.kept), scratch.data());
       const int64_t base = int64_t(h / group) * kv.capacity * hd;
       const float* K = kv.k + base;
       const float* V = kv.v + base;
-      float mx = -INFINITY;
+      const float slope = ap.alibi_slopes ? ap.alibi_slopes[h] * ap.alibi_scale : 0.0f;
+      float mx = ap.sink_logits ? ap.sink_logits[h] : -INFINITY;
       int j = 0;
       for (int s = 0; s < kv.n_segments; ++s) {
         const KvSegment& seg = kv.segments[s];
         const float* q = (seg.sink ? q_sink : q_win) + h * hd;
         for (int i = 0; i < seg.count; ++i, ++j) {
-          p[j] = score_dot(K + int64_t(seg.first_slot + i) * hd, q, hd) * scale;
+          p[j] = score_dot(K + int64_t(seg.first_slot + i) * hd, q, hd) * scale -
+                 slope * float(kv.kept - 1 - j);
           mx = std::max(mx, p[j]);
         }
       }
-      float sum = 0;
+      float sum = ap.sink_logits ? std::exp(ap.sink_logits[h] - mx) : 0.0f;
       for (j = 0; j < kv.kept; ++j) sum += (p[j] = std::exp(p[j] - mx));
       const float inv = 1.0f / sum;
       float* o = out + h * hd;
@@ -188,8 +201,26 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void swiglu(float* g, const float* u, int64_t n) override {
-    for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+  void activation(Activation act, float* g, const float* u, int64_t n) override {
+    for (int64_t i = 0; i < n; ++i) {
+      const float x = g[i];
+      float y = 0;
+      switch (act) {
+        case Activation::SiLU:
+          y = x / (1.0f + std::exp(-x));
+          break;
+        case Activation::GELU:
+          y = 0.5f * x * (1.0f + std::erf(x * float(M_SQRT1_2)));
+          break;
+        case Activation::GELUTanh:
+          y = 0.5f * x * (1.0f + std::tanh(0.7978845608f * (x + 0.044715f * x * x * x)));
+          break;
+        case Activation::ReLU:
+          y = x > 0 ? x : 0.0f;
+          break;
+      }
+      g[i] = u ? y * u[i] : y;
+    }
   }
 
  private:
@@ -200,13 +231,21 @@ class CpuBackend final : public Backend {
 
 std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
 
-void rope_angles(int64_t pos, int head_dim, double base, RopeAngles& a) {
+void rope_angles(int64_t pos, int rot_dim, double base, RopeAngles& a) {
   a.pos = pos;
-  for (int i = 0; i < head_dim / 2; ++i) {
-    double theta = double(pos) * std::pow(base, -2.0 * i / head_dim);
+  for (int i = 0; i < rot_dim / 2; ++i) {
+    double theta = double(pos) * std::pow(base, -2.0 * i / rot_dim);
     a.cos[i] = float(std::cos(theta));
     a.sin[i] = float(std::sin(theta));
   }
+}
+
+void alibi_slopes(int n, float bias_max, float* out) {
+  int p2 = 1;
+  while (p2 * 2 <= n) p2 *= 2;
+  for (int h = 0; h < p2; ++h) out[h] = float(std::pow(2.0, -bias_max * (h + 1) / p2));
+  for (int h = p2; h < n; ++h)
+    out[h] = float(std::pow(2.0, -bias_max * (2 * (h - p2) + 1) / (2 * p2)));
 }
 
 }  // namespace ss
