@@ -2,6 +2,8 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <sstream>
 
@@ -85,6 +87,16 @@ void dequantize_row(const Tensor& t, int64_t r, float* out) {
       }
       break;
     }
+  }
+}
+
+void quantize_row_q8_0(const float* x, int64_t n, BlockQ8_0* out) {
+  for (int64_t j = 0; j < n / kQ8Block; ++j, x += kQ8Block) {
+    float amax = 0;
+    for (int i = 0; i < kQ8Block; ++i) amax = std::max(amax, std::abs(x[i]));
+    const float d = amax / 127.0f, inv = d > 0 ? 1.0f / d : 0.0f;
+    out[j].scale = f32_to_f16(d);
+    for (int i = 0; i < kQ8Block; ++i) out[j].q[i] = int8_t(std::lround(x[i] * inv));
   }
 }
 

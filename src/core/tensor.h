@@ -47,6 +47,9 @@ uint16_t f32_to_bf16(float f);
 
 // Row r of a 2-D tensor dequantised to f32.
 void dequantize_row(const Tensor& t, int64_t r, float* out);
+// n floats (a multiple of kQ8Block) to Q8_0 blocks: per block, scale =
+// max|x|/127 and q = round(x/scale). Error per value <= scale/2.
+void quantize_row_q8_0(const float* x, int64_t n, BlockQ8_0* out);
 
 // A named set of tensors plus whatever keeps their bytes alive.
 struct TensorStore {

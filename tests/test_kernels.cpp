@@ -1,0 +1,192 @@
+// CPU kernels against naive double-precision loops.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "ops/backend.h"
+
+using namespace ss;
+
+namespace {
+
+struct Weights {
+  Tensor t;
+  std::vector<float> values;  // what the stored weights decode to
+  std::vector<uint8_t> bytes;
+};
+
+Weights make_weights(DType dt, int rows, int cols, std::mt19937& rng) {
+  std::normal_distribution<float> g;
+  Weights w;
+  std::vector<float> f(size_t(rows) * cols);
+  for (float& x : f) x = g(rng);
+  w.t.dtype = dt;
+  w.t.shape = {rows, cols};
+  w.bytes.resize(dtype_bytes(dt, int64_t(rows) * cols));
+  for (size_t i = 0; i < f.size() && dt != DType::Q8_0; ++i) {
+    if (dt == DType::F32) reinterpret_cast<float*>(w.bytes.data())[i] = f[i];
+    if (dt == DType::F16) reinterpret_cast<uint16_t*>(w.bytes.data())[i] = f32_to_f16(f[i]);
+    if (dt == DType::BF16) reinterpret_cast<uint16_t*>(w.bytes.data())[i] = f32_to_bf16(f[i]);
+  }
+  if (dt == DType::Q8_0) {
+    for (int r = 0; r < rows; ++r)
+      quantize_row_q8_0(f.data() + size_t(r) * cols, cols,
+                        reinterpret_cast<BlockQ8_0*>(w.bytes.data()) + size_t(r) * cols / kQ8Block);
+  }
+  w.t.data = w.bytes.data();
+  w.values.resize(f.size());
+  for (int r = 0; r < rows; ++r) dequantize_row(w.t, r, w.values.data() + size_t(r) * cols);
+  if (dt == DType::Q8_0) {
+    // Within half a step (amax/254) plus the f16 rounding of the scale (amax * 2^-11).
+    for (size_t b = 0; b < f.size(); b += kQ8Block) {
+      float amax = 0;
+      for (int i = 0; i < kQ8Block; ++i) amax = std::max(amax, std::abs(f[b + i]));
+      for (int i = 0; i < kQ8Block; ++i)
+        EXPECT_LE(std::abs(w.values[b + i] - f[b + i]), amax / 254 + amax / 2048);
+    }
+  }
+  return w;
+}
+
+TEST(Kernels, MatmulEveryDtypeAndShape) {
+  std::mt19937 rng(1);
+  auto be = make_cpu_backend();
+  for (DType dt : {DType::F32, DType::F16, DType::BF16, DType::Q8_0}) {
+    for (int cols : {32, 64, 96, 172, 288}) {
+      if (dt == DType::Q8_0 && cols % kQ8Block) continue;
+      for (int T : {1, 3, 17}) {
+        const int rows = 37;
+        Weights w = make_weights(dt, rows, cols, rng);
+        std::vector<float> x(size_t(T) * cols), y(size_t(T) * rows);
+        std::normal_distribution<float> g;
+        for (float& v : x) v = g(rng);
+        be->matmul(w.t, x.data(), y.data(), T);
+        for (int t = 0; t < T; ++t)
+          for (int r = 0; r < rows; ++r) {
+            double ref = 0;
+            for (int i = 0; i < cols; ++i) ref += double(w.values[r * cols + i]) * x[t * cols + i];
+            ASSERT_NEAR(y[t * rows + r], ref, 1e-4 * cols)
+                << dtype_name(dt) << " cols " << cols << " T " << T;
+          }
+      }
+    }
+  }
+}
+
+TEST(Kernels, LayerNormAndRmsNorm) {
+  auto be = make_cpu_backend();
+  const int dim = 13;
+  std::vector<float> x(2 * dim), g(dim), b(dim), y(2 * dim);
+  for (int i = 0; i < 2 * dim; ++i) x[i] = std::sin(i * 1.7f) * 3 + 1;
+  for (int i = 0; i < dim; ++i) g[i] = 0.5f + i * 0.1f, b[i] = i * 0.01f;
+  for (NormKind k : {NormKind::RMSNorm, NormKind::LayerNorm}) {
+    be->norm(k, x.data(), g.data(), k == NormKind::LayerNorm ? b.data() : nullptr, y.data(), 2, dim,
+             1e-5f);
+    for (int t = 0; t < 2; ++t) {
+      double mean = 0, var = 0;
+      for (int i = 0; i < dim; ++i) mean += x[t * dim + i] / dim;
+      if (k == NormKind::RMSNorm) mean = 0;
+      for (int i = 0; i < dim; ++i) var += std::pow(x[t * dim + i] - mean, 2) / dim;
+      for (int i = 0; i < dim; ++i) {
+        double ref = (x[t * dim + i] - mean) / std::sqrt(var + 1e-5) * g[i];
+        if (k == NormKind::LayerNorm) ref += b[i];
+        EXPECT_NEAR(y[t * dim + i], ref, 1e-5);
+      }
+    }
+  }
+}
+
+TEST(Kernels, PartialRotaryLeavesTheRestAlone) {
+  auto be = make_cpu_backend();
+  const int hd = 16, rot = 4;
+  RopeAngles a;
+  rope_angles(1000003, rot, 10000.0, a);
+  for (RopeLayout layout : {RopeLayout::Interleaved, RopeLayout::RotateHalf}) {
+    std::vector<float> x(2 * hd);
+    for (int i = 0; i < 2 * hd; ++i) x[i] = float(i + 1);
+    std::vector<float> y = x;
+    be->rope(y.data(), 2, hd, rot, layout, a);
+    for (int h = 0; h < 2; ++h) {
+      for (int i = 0; i < rot / 2; ++i) {
+        const int p0 = layout == RopeLayout::Interleaved ? 2 * i : i;
+        const int p1 = layout == RopeLayout::Interleaved ? 2 * i + 1 : i + rot / 2;
+        const double th = 1000003.0 * std::pow(10000.0, -2.0 * i / rot);
+        const double x0 = x[h * hd + p0], x1 = x[h * hd + p1];
+        EXPECT_NEAR(y[h * hd + p0], x0 * std::cos(th) - x1 * std::sin(th), 1e-4);
+        EXPECT_NEAR(y[h * hd + p1], x0 * std::sin(th) + x1 * std::cos(th), 1e-4);
+      }
+      for (int i = rot; i < hd; ++i) EXPECT_EQ(y[h * hd + i], x[h * hd + i]);
+    }
+  }
+}
+
+TEST(Kernels, AlibiSlopesFollowPressEtAl) {
+  // Power of two: 2^(-8/n * (h+1)). Six heads: the four of n=4, then every
+  // other slope of n=8 (2^-1, 2^-3).
+  std::vector<float> s(8);
+  alibi_slopes(8, 8, s.data());
+  for (int h = 0; h < 8; ++h) EXPECT_FLOAT_EQ(s[h], std::pow(2.0f, -float(h + 1)));
+  alibi_slopes(6, 8, s.data());
+  const float want[6] = {0.25f, 0.0625f, 0.015625f, 0.00390625f, 0.5f, 0.125f};
+  for (int h = 0; h < 6; ++h) EXPECT_FLOAT_EQ(s[h], want[h]) << h;
+}
+
+TEST(Kernels, AttentionWithAlibiAndSinkLogits) {
+  auto be = make_cpu_backend();
+  const int H = 2, Hkv = 1, hd = 8, cap = 6, kept = 5;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> g;
+  std::vector<float> K(cap * hd), V(cap * hd), q(H * hd), out(H * hd), probs(H * kept);
+  for (float& v : K) v = g(rng);
+  for (float& v : V) v = g(rng);
+  for (float& v : q) v = g(rng);
+  // Two segments: slots 4..5 then 0..2, the order a wrapped ring gives.
+  KvSegment seg[2] = {{4, 2, false}, {0, 3, false}};
+  const int slot_of[kept] = {4, 5, 0, 1, 2};
+  KvView view{K.data(), V.data(), cap, seg, 2, kept};
+  const float slopes[H] = {0.5f, 0.125f}, sinks[H] = {1.5f, -0.5f};
+  AttentionParams p{H, Hkv, hd, slopes, 0.25f, sinks};
+  be->attention(q.data(), q.data(), view, p, out.data(), probs.data());
+  for (int h = 0; h < H; ++h) {
+    std::vector<double> s(kept);
+    double mx = sinks[h], sum = 0;
+    for (int j = 0; j < kept; ++j) {
+      double d = 0;
+      for (int i = 0; i < hd; ++i) d += double(q[h * hd + i]) * K[slot_of[j] * hd + i];
+      s[j] = d / std::sqrt(double(hd)) - 0.25 * slopes[h] * (kept - 1 - j);
+      mx = std::max(mx, s[j]);
+    }
+    sum = std::exp(sinks[h] - mx);
+    for (double& v : s) sum += (v = std::exp(v - mx));
+    for (int i = 0; i < hd; ++i) {
+      double o = 0;
+      for (int j = 0; j < kept; ++j) o += s[j] / sum * V[slot_of[j] * hd + i];
+      EXPECT_NEAR(out[h * hd + i], o, 1e-5);
+    }
+    for (int j = 0; j < kept; ++j) EXPECT_NEAR(probs[h * kept + j], s[j] / sum, 1e-6);
+  }
+}
+
+TEST(Kernels, Activations) {
+  auto be = make_cpu_backend();
+  const float xs[] = {-3.0f, -0.5f, 0.0f, 0.7f, 2.5f};
+  for (Activation a :
+       {Activation::SiLU, Activation::GELU, Activation::GELUTanh, Activation::ReLU}) {
+    std::vector<float> g(xs, xs + 5), u(5, 2.0f);
+    be->activation(a, g.data(), u.data(), 5);
+    for (int i = 0; i < 5; ++i) {
+      const double x = xs[i];
+      double y = 0;
+      if (a == Activation::SiLU) y = x / (1 + std::exp(-x));
+      if (a == Activation::GELU) y = 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
+      if (a == Activation::GELUTanh)
+        y = 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+      if (a == Activation::ReLU) y = std::max(0.0, x);
+      EXPECT_NEAR(g[i], 2 * y, 1e-5);
+    }
+  }
+}
+
+}  // namespace
