@@ -118,8 +118,13 @@ void llama_like(const Fields& f, const std::string& path, ModelConfig& c) {
         ": attention_bias is not supported for ", c.family);
   check(!f.get_bool("mlp_bias", false), path, ": mlp_bias is not supported");
   if (c.family == "mistral") c.sliding_window = f.get_int("sliding_window", 0);
-  if (c.family == "qwen2" && f.get_bool("use_sliding_window", false))
-    c.sliding_window = f.get_int("sliding_window", 0);
+  // Qwen2 windows the layers from max_window_layers on; we run all-or-none.
+  if (c.family == "qwen2" && f.get_bool("use_sliding_window", false)) {
+    const int from = f.get_int("max_window_layers", c.n_layers);
+    check(from == 0 || from >= c.n_layers, path, ": sliding window on layers ", from,
+          " and up only is not supported");
+    if (from == 0) c.sliding_window = f.get_int("sliding_window", 0);
+  }
 }
 
 void gpt_neox(const Fields& f, const std::string& path, ModelConfig& c) {
@@ -145,9 +150,10 @@ void gpt_neox(const Fields& f, const std::string& path, ModelConfig& c) {
 }
 
 void falcon(const Fields& f, const std::string& path, ModelConfig& c) {
+  // RefinedWeb-era configs spell the counts n_layer, n_head and n_head_kv.
   c.dim = f.get_int("hidden_size");
-  c.n_layers = f.get_int("num_hidden_layers");
-  c.n_heads = f.get_int("num_attention_heads");
+  c.n_layers = f.find("n_layer") ? f.get_int("n_layer") : f.get_int("num_hidden_layers");
+  c.n_heads = f.find("n_head") ? f.get_int("n_head") : f.get_int("num_attention_heads");
   c.hidden_dim = f.get_int("ffn_hidden_size", 4 * c.dim);
   c.vocab_size = f.get_int("vocab_size");
   c.max_seq_len = f.get_int("max_position_embeddings", 2048);
@@ -155,10 +161,12 @@ void falcon(const Fields& f, const std::string& path, ModelConfig& c) {
   c.norm = NormKind::LayerNorm;
   c.act = activation_of(f, path, "activation", "gelu");
   c.gated_ffn = false;
-  c.parallel_residual = f.get_bool("parallel_attn", true);
+  // The new decoder architecture is always parallel; HF ignores parallel_attn there.
+  const bool new_arch = f.get_bool("new_decoder_architecture", false);
+  c.parallel_residual = new_arch || f.get_bool("parallel_attn", true);
   c.head_dim = head_dim_of(f, path, c.dim, c.n_heads);
-  if (f.get_bool("new_decoder_architecture", false))
-    c.n_kv_heads = f.get_int("num_kv_heads", c.n_heads);
+  if (new_arch)
+    c.n_kv_heads = f.get_int("num_kv_heads", f.get_int("n_head_kv", c.n_heads));
   else
     c.n_kv_heads = f.get_bool("multi_query", true) ? 1 : c.n_heads;
   if (f.get_bool("alibi", false)) {
@@ -192,6 +200,8 @@ void mpt(const Fields& f, const std::string& path, ModelConfig& c) {
     check(a->is_object(), path, ": field attn_config must be an object");
     const Fields af(*a, path);
     if (af.get_bool("alibi", false)) c.position = PositionKind::Alibi;
+    check(c.position == PositionKind::Alibi || !af.get_bool("rope", false), path,
+          ": attn_config.rope is not supported");
     c.alibi_bias_max = float(af.get_number("alibi_bias_max", 8));
     c.clip_qkv = float(af.get_number("clip_qkv", 0));
     c.n_kv_heads = af.get_int("kv_n_heads", c.n_heads);
@@ -199,6 +209,9 @@ void mpt(const Fields& f, const std::string& path, ModelConfig& c) {
     check(af.find("softmax_scale") == nullptr, path,
           ": attn_config.softmax_scale is not supported");
   }
+  // Without ALiBi, llm-foundry adds learned positions (transformer.wpe) unless told not to.
+  check(c.position == PositionKind::Alibi || !f.get_bool("learned_pos_emb", true), path,
+        ": MPT with learned_pos_emb (attn_config.alibi false) is not supported");
   if (const json* ffn = f.find("ffn_config")) {
     check(ffn->is_object(), path, ": field ffn_config must be an object");
     const std::string t = Fields(*ffn, path).get_string("ffn_type", "mptmlp");

@@ -163,14 +163,17 @@ void canonicalize_hf_tensors(const ModelConfig& c, TensorStore& ts, const std::s
       std::smatch m;
       if (!std::regex_match(name, m, cr.re)) continue;
       Tensor t = t0;
-      if (cr.rule->conv1d && t.shape.size() == 2) t = transpose(t, ts);
+      const bool transposed = cr.rule->conv1d && t.shape.size() == 2;
+      if (transposed) t = transpose(t, ts);
       if (std::string(cr.rule->canonical) != "qkv") {
         out.emplace_back(m.format(cr.rule->canonical), t);
         break;
       }
-      check(t.shape[0] == fused, path, ": tensor ", raw, ": shape ", t.shape_str(), ", expected ",
-            fused, " rows (q, k and v of ", c.n_heads, "+", c.n_kv_heads, "+", c.n_kv_heads,
-            " heads of ", c.head_dim, ")");
+      // The shape as stored: a Conv1D weight's fused dimension is its columns.
+      check(!t.shape.empty() && t.shape[0] == fused, path, ": tensor ", raw, ": shape ",
+            t0.shape_str(), ", expected ", fused, transposed ? " columns" : " rows",
+            " (q, k and v of ", c.n_heads, "+", c.n_kv_heads, "+", c.n_kv_heads, " heads of ",
+            c.head_dim, ")");
       const std::string p = "model.layers." + m.str(1) + ".self_attn.", sfx = "." + m.str(2);
       out.emplace_back(p + "q_proj" + sfx, gather_rows(t, qkv.q, ts));
       out.emplace_back(p + "k_proj" + sfx, gather_rows(t, qkv.k, ts));
