@@ -472,7 +472,7 @@ TEST(IoLlama2c, CorruptFilesFailWithOneLine) {
   EXPECT_TRUE(fails(llama2c_header({64, 172, 5, 7, 7, 512, 512}), {"n_heads=7", "divide dim"}));
   EXPECT_TRUE(fails(llama2c_header({64, 172, 5, 64, 4, 512, 512}), {"heads of even size"}));
   EXPECT_TRUE(fails(llama2c_header({64, 172, 5, 8, 3, 512, 512}), {"n_kv_heads must divide"}));
-  EXPECT_TRUE(fails("GGUF" + std::string(100, '\0'), {"GGUF is not supported yet"}));
+  EXPECT_TRUE(fails("GGUF" + std::string(100, '\0'), {"unsupported GGUF version 0"}));
 
   const std::string missing = dir + "/nothing-here.bin";
   EXPECT_TRUE(fails_with([&] { ss::load_checkpoint(missing); }, {"cannot open model " + missing}));

@@ -21,6 +21,11 @@ namespace {
 
 namespace fs = std::filesystem;
 using sstest::asset;
+using sstest::decode_all;
+using sstest::error_of;
+using sstest::gen_code_point;
+using sstest::gen_utf8;
+using sstest::utf8;
 
 const std::string kTok512 = asset("models/stories260K/tok512.bin");
 const std::string kLlamaBin = asset("tokenizers/llama2/tokenizer.bin");
@@ -61,16 +66,6 @@ const sentencepiece::SentencePieceProcessor& library_sp() {
   return *sp;
 }
 
-// Concatenated streaming decode of ids that follow `prev`.
-std::string decode_all(const ss::Tokenizer& tok, const std::vector<int>& ids, int prev) {
-  std::string s;
-  for (int id : ids) {
-    s += tok.decode(prev, id);
-    prev = id;
-  }
-  return s;
-}
-
 // Decode of encode(text) with BOS: the text again if the round trip holds.
 std::string round_trip(const ss::Tokenizer& tok, std::string_view text) {
   std::vector<int> ids = tok.encode(text, true);
@@ -83,62 +78,6 @@ std::vector<int> parse_ids(const std::string& text) {
   std::istringstream s(text);
   for (int id; s >> id;) ids.push_back(id);
   return ids;
-}
-
-// The message of the ss::Error that f throws ("" if none).
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const ss::Error& e) {
-    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "no ss::Error thrown";
-  return "";
-}
-
-std::string utf8(uint32_t cp) {
-  std::string s;
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    s += static_cast<char>(0xC0 | cp >> 6);
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    s += static_cast<char>(0xE0 | cp >> 12);
-    s += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    s += static_cast<char>(0xF0 | cp >> 18);
-    s += static_cast<char>(0x80 | (cp >> 12 & 0x3F));
-    s += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return s;
-}
-
-// Scalar values (no surrogates), weighted towards ASCII and whitespace so
-// that merges happen, with every UTF-8 length represented.
-rc::Gen<uint32_t> gen_code_point() {
-  return rc::gen::weightedOneOf<uint32_t>({
-      {8, rc::gen::inRange<uint32_t>(0x20, 0x7F)},
-      {2, rc::gen::element<uint32_t>(' ', ' ', '\n', '\t', '\r')},
-      {1, rc::gen::inRange<uint32_t>(0x01, 0x20)},
-      {1, rc::gen::inRange<uint32_t>(0x80, 0x800)},
-      {1, rc::gen::inRange<uint32_t>(0x800, 0xD800)},
-      {1, rc::gen::inRange<uint32_t>(0xE000, 0x10000)},
-      {1, rc::gen::inRange<uint32_t>(0x10000, 0x110000)},
-  });
-}
-
-rc::Gen<std::string> gen_utf8(rc::Gen<uint32_t> cp) {
-  return rc::gen::map(rc::gen::container<std::vector<uint32_t>>(std::move(cp)),
-                      [](const std::vector<uint32_t>& cps) {
-                        std::string s;
-                        for (uint32_t c : cps) s += utf8(c);
-                        return s;
-                      });
 }
 
 // llama2.c run.c's encode, transcribed literally (quadratic) as the reference
@@ -338,27 +277,17 @@ TEST(SentencePieceTokenizer, Loads) {
 }
 
 TEST(SentencePieceTokenizer, LlamaCppVectors) {
-  // llama.cpp's test-tokenizer-0 vectors for Llama-2's vocabulary: inputs end
-  // with "\n__ggml_vocab_test__\n"; each output line is the ids of one input,
-  // without BOS, with SentencePiece's dummy-prefix space ("" gives nothing,
-  // " " gives "▁▁"). All 46 hold for both implementations.
-  const std::string dir = asset("tokenizers/gguf-vocab/");
-  std::string inp = slurp(dir + "ggml-vocab-llama-spm.gguf.inp");
-  std::istringstream out(slurp(dir + "ggml-vocab-llama-spm.gguf.out"));
-  const std::string marker = "\n__ggml_vocab_test__\n";
-  size_t pos = 0, n = 0;
-  for (std::string line; std::getline(out, line); ++n) {
-    size_t end = inp.find(marker, pos);
-    ASSERT_NE(end, std::string::npos);
-    std::string text = inp.substr(pos, end - pos);
-    pos = end + marker.size();
-    std::vector<int> expected = parse_ids(line);
+  // llama.cpp's test-tokenizer-0 vectors for Llama-2's vocabulary, without
+  // BOS, with SentencePiece's dummy-prefix space ("" gives nothing, " " gives
+  // "▁▁"). All 46 hold for both implementations.
+  auto vectors = sstest::vocab_vectors(asset("tokenizers/gguf-vocab/ggml-vocab-llama-spm.gguf"));
+  EXPECT_EQ(vectors.size(), 46u);
+  for (size_t n = 0; n < vectors.size(); ++n) {
+    const auto& [text, expected] = vectors[n];
     EXPECT_EQ(llama_model().encode(text, false), expected) << "vector " << n << ": " << text;
     EXPECT_EQ(llama_bin().encode(text, false), expected) << "vector " << n << ": " << text;
     EXPECT_EQ(round_trip(llama_model(), text), text);
   }
-  EXPECT_EQ(n, 46u);
-  EXPECT_EQ(pos, inp.size());
 }
 
 TEST(SentencePieceTokenizer, MatchesTokenizerBinOnBooks) {
@@ -469,8 +398,11 @@ TEST(FindTokenizer, BesideLlama2cCheckpoint) {
   std::string d = sstest::temp_dir();
   spit(d + "/model.bin", "x");
   std::string msg = error_of([&] { ss::find_tokenizer(d + "/model.bin"); });
-  EXPECT_EQ(msg, "no tokenizer for " + d +
-                     "/model.bin: looked for tokenizer.model, tokenizer.bin and tok*.bin in " + d);
+  EXPECT_EQ(
+      msg,
+      "no tokenizer for " + d +
+          "/model.bin: looked for tokenizer.model, tokenizer.json, tokenizer.bin and tok*.bin in " +
+          d);
   fs::copy_file(kTok512, d + "/tok512.bin");
   fs::copy_file(kTok512, d + "/tok4096.bin");
   msg = error_of([&] { ss::find_tokenizer(d + "/model.bin"); });
@@ -482,9 +414,9 @@ TEST(FindTokenizer, BesideLlama2cCheckpoint) {
 
 TEST(FindTokenizer, InModelDirectory) {
   std::string d = sstest::temp_dir();
-  EXPECT_EQ(
-      error_of([&] { ss::find_tokenizer(d); }),
-      "no tokenizer for " + d + ": looked for tokenizer.model, tokenizer.bin and tok*.bin in " + d);
+  EXPECT_EQ(error_of([&] { ss::find_tokenizer(d); }),
+            "no tokenizer for " + d +
+                ": looked for tokenizer.model, tokenizer.json, tokenizer.bin and tok*.bin in " + d);
   fs::copy_file(kTok512, d + "/tok512.bin");
   EXPECT_EQ(ss::find_tokenizer(d)->vocab_size(), 512);
   fs::copy_file(kLlamaModel, d + "/tokenizer.model");

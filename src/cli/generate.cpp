@@ -36,10 +36,12 @@ void run(const GenerateOptions& o) {
   auto model = Model::load(o.m.model);
   auto tok = o.m.load_tokenizer();
   const ModelConfig& c = model->config();
-  check(tok->vocab_size() == c.vocab_size, "tokenizer has ", tok->vocab_size(),
-        " tokens but the model has ", c.vocab_size);
+  check(tok->vocab_size() <= c.vocab_size, "tokenizer has ", tok->vocab_size(),
+        " tokens but the model only ", c.vocab_size);
   std::vector<int> ids = tok->encode(prompt, !o.no_bos);
-  check(!ids.empty(), "empty prompt and --no-bos: nothing to condition on");
+  check(!ids.empty(),
+        "empty prompt and no BOS token (--no-bos, or the tokenizer has none): nothing to condition "
+        "on");
   const int64_t needed = o.max_tokens < 0 ? 0 : int64_t(ids.size()) + o.max_tokens;
   auto be = make_cpu_backend();
   Stream stream(model, *be, o.p.make(c, needed));

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "io/gguf_model.h"
 #include "io/hf_config.h"
 #include "io/hf_tensors.h"
 #include "io/llama2c.h"
@@ -33,8 +34,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   } else {
     char magic[4] = {};
     std::ifstream(path, std::ios::binary).read(magic, sizeof magic);
-    check(std::memcmp(magic, "GGUF", 4) != 0, path, ": GGUF is not supported yet");
-    ck = load_llama2c(path);
+    ck = std::memcmp(magic, "GGUF", 4) == 0 ? load_gguf(path) : load_llama2c(path);
   }
   return ck;
 }

@@ -16,13 +16,14 @@ namespace ss {
 struct Checkpoint {
   ModelConfig config;
   TensorStore tensors;
-  std::string format;  // "llama2c", "safetensors"
+  std::string format;  // "llama2c", "safetensors", "gguf", "random"
   std::string path;
 };
 
 // Detects the format from the path: a directory with config.json (Hugging
-// Face, model.safetensors or sharded with model.safetensors.index.json), or a
-// llama2.c .bin file. Any problem is a one-line ss::Error naming the file.
+// Face, model.safetensors or sharded with model.safetensors.index.json), a
+// GGUF file (by its magic), or a llama2.c .bin file. Any problem is a one-line ss::Error naming the
+// file.
 Checkpoint load_checkpoint(const std::string& path);
 
 }  // namespace ss

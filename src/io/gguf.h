@@ -67,8 +67,9 @@ class GgufFile {
   bool has(std::string_view key) const { return find(key) != nullptr; }
 
   // Typed values. A missing key, or one of another type, is a one-line
-  // ss::Error naming the file and key. get_int accepts every integer type
-  // whose value fits int64_t; get_float F32 and F64.
+  // ss::Error naming the file and key. The integer forms accept every
+  // integer type (values must fit int64_t), the float forms F32 and F64.
+  // Strings are views into the mapped file: they live as long as mapping().
   std::string_view get_string(std::string_view key) const;
   int64_t get_int(std::string_view key) const;
   double get_float(std::string_view key) const;

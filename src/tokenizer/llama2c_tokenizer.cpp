@@ -1,8 +1,10 @@
 #include "tokenizer/llama2c_tokenizer.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <queue>
+#include <utility>
 
 #include "core/error.h"
 
@@ -31,10 +33,13 @@ int byte_piece_value(std::string_view piece) {
   return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
 }
 
-Llama2cTokenizer::Llama2cTokenizer(std::string_view data, const std::string& name) : name_(name) {
+namespace {
+
+Llama2cTokenizer::Vocab parse_tokenizer_bin(std::string_view data, const std::string& name) {
+  Llama2cTokenizer::Vocab v;
   size_t pos = 0;
   auto read4 = [&](void* dst) {
-    check(data.size() - pos >= 4, "tokenizer ", name, " is truncated in token ", pieces_.size());
+    check(data.size() - pos >= 4, "tokenizer ", name, " is truncated in token ", v.pieces.size());
     std::memcpy(dst, data.data() + pos, 4);
     pos += 4;
   };
@@ -47,21 +52,44 @@ Llama2cTokenizer::Llama2cTokenizer(std::string_view data, const std::string& nam
     int32_t len = 0;
     read4(&score);
     read4(&len);
-    check(len >= 0 && len <= max_len, "tokenizer ", name, ": token ", pieces_.size(),
+    check(len >= 0 && len <= max_len, "tokenizer ", name, ": token ", v.pieces.size(),
           " has length ", len, " (max_token_length ", max_len, ")");
     check(data.size() - pos >= static_cast<size_t>(len), "tokenizer ", name,
-          " is truncated in token ", pieces_.size());
-    pieces_.emplace_back(data.substr(pos, len));
-    scores_.push_back(score);
+          " is truncated in token ", v.pieces.size());
+    v.pieces.emplace_back(data.substr(pos, len));
+    v.scores.push_back(score);
     pos += len;
   }
-  check(pieces_.size() >= 3, "tokenizer ", name, " has ", pieces_.size(),
+  check(v.pieces.size() >= 3, "tokenizer ", name, " has ", v.pieces.size(),
         " tokens; <unk>, BOS and EOS are needed");
-  for (size_t i = 0; i < pieces_.size(); ++i) ids_.emplace(pieces_[i], static_cast<int>(i));
-  byte_pieces_ = pieces_.size() >= 259;
-  for (int b = 0; b < 256 && byte_pieces_; ++b) {
-    byte_pieces_ = byte_piece_value(pieces_[b + 3]) == b;
+  return v;
+}
+
+}  // namespace
+
+Llama2cTokenizer::Llama2cTokenizer(std::string_view data, const std::string& name)
+    : Llama2cTokenizer(parse_tokenizer_bin(data, name), name) {}
+
+Llama2cTokenizer::Llama2cTokenizer(Vocab vocab, const std::string& name)
+    : name_(name), v_(std::move(vocab)) {
+  const size_t n = v_.pieces.size();
+  check(n > 0, "tokenizer ", name, " has an empty vocabulary");
+  check(v_.scores.size() == n, "tokenizer ", name, " has ", n, " pieces but ", v_.scores.size(),
+        " scores");
+  check(v_.encodable.empty() || v_.encodable.size() == n, "tokenizer ", name, " has ", n,
+        " pieces but ", v_.encodable.size(), " encodable flags");
+  for (int id : {v_.bos, v_.eos}) {
+    check(id >= -1 && id < vocab_size(), "tokenizer ", name, ": special token id ", id,
+          " is outside the vocabulary of ", n, " tokens");
   }
+  for (size_t i = 0; i < n; ++i) {
+    if (v_.encodable.empty() || v_.encodable[i]) ids_.emplace(v_.pieces[i], static_cast<int>(i));
+  }
+  byte_ids_.fill(-1);
+  for (size_t i = n; i-- > 0;) {
+    if (int b = byte_piece_value(v_.pieces[i]); b >= 0) byte_ids_[b] = static_cast<int>(i);
+  }
+  byte_pieces_ = std::find(byte_ids_.begin(), byte_ids_.end(), -1) == byte_ids_.end();
 }
 
 int Llama2cTokenizer::lookup(std::string_view piece) const {
@@ -83,9 +111,9 @@ std::vector<int> Llama2cTokenizer::encode(std::string_view text, bool add_bos) c
       return;
     }
     check(byte_pieces_, "tokenizer ", name_, " has no byte pieces to encode \"", cp, "\"");
-    for (unsigned char b : cp) syms.push_back({b + 3, 0, 0});
+    for (unsigned char b : cp) syms.push_back({byte_ids_[b], 0, 0});
   };
-  if (!text.empty()) add_piece(" ");  // the dummy prefix
+  if (!text.empty() && v_.dummy_prefix) add_piece(" ");
   for (size_t i = 0; i < text.size();) {
     size_t n = utf8_length(static_cast<unsigned char>(text[i]));
     add_piece(text.substr(i, n));
@@ -111,9 +139,11 @@ std::vector<int> Llama2cTokenizer::encode(std::string_view text, bool add_bos) c
     if (left < 0 || syms[left].next < 0) return;
     const Symbol& l = syms[left];
     const Symbol& r = syms[l.next];
-    buf.assign(pieces_[l.id]).append(pieces_[r.id]);
+    buf.assign(v_.pieces[l.id]).append(v_.pieces[r.id]);
     int id = lookup(buf);
-    if (id >= 0 && scores_[id] > kNoMerge) heap.push({scores_[id], left, l.next, l.id, r.id, id});
+    if (id >= 0 && v_.scores[id] > kNoMerge) {
+      heap.push({v_.scores[id], left, l.next, l.id, r.id, id});
+    }
   };
   for (int i = 0; i + 1 < n; ++i) consider(i);
   while (!heap.empty()) {
@@ -131,15 +161,17 @@ std::vector<int> Llama2cTokenizer::encode(std::string_view text, bool add_bos) c
   }
 
   std::vector<int> ids;
-  if (add_bos) ids.push_back(bos_id());
+  if (add_bos && v_.bos >= 0) ids.push_back(v_.bos);
   for (int i = n > 0 ? 0 : -1; i >= 0; i = syms[i].next) ids.push_back(syms[i].id);
   return ids;
 }
 
 std::string Llama2cTokenizer::decode(int prev, int id) const {
   check(id >= 0 && id < vocab_size(), "token id ", id, " is outside the vocabulary of ", name_);
-  std::string_view piece = pieces_[id];
-  if (prev == bos_id() && piece.starts_with(' ')) piece.remove_prefix(1);
+  std::string_view piece = v_.pieces[id];
+  if (v_.dummy_prefix && prev == v_.bos && v_.bos >= 0 && piece.starts_with(' ')) {
+    piece.remove_prefix(1);
+  }
   int byte = byte_piece_value(piece);
   return byte >= 0 ? std::string(1, static_cast<char>(byte)) : std::string(piece);
 }

@@ -9,6 +9,8 @@
 #include <iterator>
 
 #include "core/error.h"
+#include "tokenizer/bpe_tokenizer.h"
+#include "tokenizer/gguf_vocab.h"
 #include "tokenizer/llama2c_tokenizer.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
 
@@ -16,16 +18,34 @@ namespace ss {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+bool has_gguf_magic(const std::string& path) {
+  char magic[4] = {};
+  std::ifstream f(path, std::ios::binary);
+  return f.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;
+}
+
+}  // namespace
+
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
   std::error_code ec;
   check(!fs::is_directory(path, ec), "cannot open tokenizer ", path, ": is a directory");
   std::ifstream f(path, std::ios::binary);
   check(f.is_open(), "cannot open tokenizer ", path, ": ", std::strerror(errno));
+  // GGUF files may hold a whole model: map them rather than read them.
+  if (has_gguf_magic(path)) return load_gguf_tokenizer(path);
   std::string data(std::istreambuf_iterator<char>(f), {});
   check(!f.bad(), "cannot read tokenizer ", path);
+  // JSON: '{', then '"', '}' or whitespace (a tokenizer.bin starts with a
+  // small little-endian int32).
+  const bool json = data.size() >= 2 && data[0] == '{' &&
+                    std::string_view("\"} \t\r\n").find(data[1]) != std::string_view::npos;
+  if (json || path.ends_with(".json")) {
+    return load_tokenizer_json(data, path);
+  }
   // A ModelProto starts with field 1 (a length-delimited piece): 0x0A and a
-  // non-zero length. A tokenizer.bin starts with a small little-endian int32,
-  // whose second byte is 0.
+  // non-zero length.
   bool sentencepiece =
       path.ends_with(".model") || (data.size() >= 2 && data[0] == 0x0A && data[1] != 0);
   if (sentencepiece) return std::make_unique<SentencePieceTokenizer>(data, path);
@@ -34,12 +54,16 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
 
 std::unique_ptr<Tokenizer> find_tokenizer(const std::string& model_path) {
   std::error_code ec;
-  // A Hugging Face directory holds its tokenizer; a single file has it beside it.
   fs::path model(model_path);
+  // A GGUF checkpoint carries its vocabulary.
+  if (fs::is_regular_file(model, ec) && has_gguf_magic(model_path)) {
+    return load_gguf_tokenizer(model_path);
+  }
+  // A Hugging Face directory holds its tokenizer; a single file has it beside it.
   fs::path dir = fs::is_directory(model, ec) ? model
                  : model.has_parent_path()   ? model.parent_path()
                                              : fs::path(".");
-  for (const char* name : {"tokenizer.model", "tokenizer.bin"}) {
+  for (const char* name : {"tokenizer.model", "tokenizer.json", "tokenizer.bin"}) {
     if (fs::is_regular_file(dir / name, ec)) return load_tokenizer((dir / name).string());
   }
   std::vector<std::string> found;
@@ -51,7 +75,7 @@ std::unique_ptr<Tokenizer> find_tokenizer(const std::string& model_path) {
     }
   }
   check(!found.empty(), "no tokenizer for ", model_path, ": looked for tokenizer.model, ",
-        "tokenizer.bin and tok*.bin in ", dir.string());
+        "tokenizer.json, tokenizer.bin and tok*.bin in ", dir.string());
   std::sort(found.begin(), found.end());
   if (found.size() > 1) {
     std::string names;

@@ -20,12 +20,15 @@ class Tokenizer {
   virtual int eos_id() const = 0;
 };
 
-// Opens a tokenizer by file: llama2.c tokenizer.bin or SentencePiece
-// tokenizer.model. One-line ss::Error on a missing or corrupt file.
+// Opens a tokenizer by file, recognised by its content (or .json / .model
+// name): llama2.c tokenizer.bin, SentencePiece tokenizer.model, Hugging Face
+// tokenizer.json (byte-level BPE) or the vocabulary of a GGUF file. One-line
+// ss::Error on a missing, corrupt or unsupported file.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 
-// The tokenizer that belongs to a checkpoint: tokenizer.model in a Hugging Face
-// directory, or tokenizer.bin / tok<N>.bin beside a llama2.c file.
+// The tokenizer that belongs to a checkpoint: a GGUF file's own vocabulary; in
+// a Hugging Face directory tokenizer.model (Llama), else tokenizer.json; or
+// tokenizer.bin / tok<N>.bin beside a llama2.c file.
 std::unique_ptr<Tokenizer> find_tokenizer(const std::string& model_path);
 
 // Throws a one-line ss::Error naming the byte offset of the first invalid

@@ -1,0 +1,49 @@
+// sinkstream convert: write a checkpoint as GGUF (f32, f16 or q8_0).
+#include <cstdio>
+
+#include "cli/common.h"
+#include "core/error.h"
+#include "io/gguf_model.h"
+
+namespace ss::cli {
+namespace {
+
+struct ConvertOptions {
+  ModelOptions m;
+  std::string out, type = "f16";
+};
+
+void run(const ConvertOptions& o) {
+  DType t = DType::F16;
+  if (o.type == "f32")
+    t = DType::F32;
+  else if (o.type == "q8_0")
+    t = DType::Q8_0;
+  else
+    check(o.type == "f16", "--type must be f32, f16 or q8_0, not '", o.type, "'");
+  const Checkpoint ck = load_checkpoint(o.m.model);
+  std::unique_ptr<Tokenizer> tok;
+  try {
+    tok = o.m.load_tokenizer();
+  } catch (const Error& e) {
+    std::fprintf(stderr, "sinkstream: warning: writing no vocabulary: %s\n", e.what());
+  }
+  check(!tok || tok->vocab_size() <= ck.config.vocab_size, "tokenizer has ",
+        tok ? tok->vocab_size() : 0, " tokens but the model only ", ck.config.vocab_size);
+  save_gguf(ck, tok.get(), t, o.out);
+  std::printf("wrote %s (%s)\n", o.out.c_str(), o.type.c_str());
+}
+
+}  // namespace
+
+void add_convert(CLI::App& app) {
+  auto o = std::make_shared<ConvertOptions>();
+  CLI::App* cmd =
+      app.add_subcommand("convert", "Write a llama-family checkpoint as GGUF (llama.cpp's format)");
+  o->m.add(cmd);
+  cmd->add_option("-o,--output", o->out, "Output .gguf file")->required();
+  cmd->add_option("--type", o->type, "Weight type: f32, f16 or q8_0")->capture_default_str();
+  cmd->callback([o] { run(*o); });
+}
+
+}  // namespace ss::cli
