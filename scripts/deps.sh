@@ -4,7 +4,8 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang-format ccache
       libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev libsentencepiece-dev
       libpcre2-dev libcpp-httplib-dev libssl-dev libcairo2-dev
-      libgtest-dev libbenchmark-dev librapidcheck-dev)
+      libgtest-dev libbenchmark-dev librapidcheck-dev
+      chromium)  # the web page test drives headless chromium
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -43,5 +43,10 @@ std::vector<int> parse_ids(const std::string& text, const std::string& what, int
 void add_generate(CLI::App& app);
 void add_ppl(CLI::App& app);
 void add_info(CLI::App& app);
+void add_convert(CLI::App& app);
+void add_serve(CLI::App& app);
+void add_sinks(CLI::App& app);
+void add_plot(CLI::App& app);
+void add_ablate(CLI::App& app);
 
 }  // namespace ss::cli

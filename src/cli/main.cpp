@@ -12,6 +12,11 @@ int main(int argc, char** argv) {
   ss::cli::add_generate(app);
   ss::cli::add_ppl(app);
   ss::cli::add_info(app);
+  ss::cli::add_convert(app);
+  ss::cli::add_serve(app);
+  ss::cli::add_sinks(app);
+  ss::cli::add_plot(app);
+  ss::cli::add_ablate(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,831 @@
+// The HTTP server: OpenAI client flows, sessions across rounds, memory and
+// latency over 200 rounds, 16 concurrent sessions against solo replays, bad
+// requests, LRU eviction, shutdown, and the web page in headless chromium.
+// Loopback only; every loop is bounded in count and time.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "core/progress.h"
+#include "gtest/gtest.h"
+#include "serve/server.h"
+#include "testutil.h"
+
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using ss::serve::Server;
+using ss::serve::ServerConfig;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::shared_ptr<const ss::Model> stories() {
+  static auto m = ss::Model::load(sstest::kStoriesBin);
+  return m;
+}
+std::shared_ptr<const ss::Tokenizer> stories_tok() {
+  static std::shared_ptr<const ss::Tokenizer> t = ss::find_tokenizer(sstest::kStoriesBin);
+  return t;
+}
+
+ServerConfig test_config() {
+  ServerConfig c;
+  c.model_id = "stories260K";
+  c.policy = ss::CachePolicy::make("sinks", 4, 60);
+  c.default_max_tokens = 32;
+  return c;
+}
+
+// A server on 127.0.0.1, an ephemeral port, in a thread of its own.
+class Harness {
+ public:
+  explicit Harness(const ServerConfig& cfg = test_config())
+      : server_(stories(), stories_tok(), ss::ChatTemplate::make("plain"), cfg) {
+    port_ = server_.bind("127.0.0.1", 0);
+    thread_ = std::thread([this] { server_.run(); });
+    auto c = client();
+    const auto t0 = Clock::now();
+    while (!c->Get("/health") && seconds_since(t0) < 10)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ~Harness() {
+    server_.stop();
+    thread_.join();
+  }
+  std::unique_ptr<httplib::Client> client() const {
+    auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
+    c->set_read_timeout(60, 0);
+    c->set_write_timeout(10, 0);
+    return c;
+  }
+  int port() const { return port_; }
+
+ private:
+  Server server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+struct Reply {
+  int status = 0;
+  json body;
+};
+
+Reply post(httplib::Client& c, const std::string& path, const json& body,
+           const httplib::Headers& headers = {}) {
+  auto r = c.Post(path, headers, body.dump(), "application/json");
+  if (!r) return {0, {}};
+  return {r->status, json::parse(r->body, nullptr, false)};
+}
+
+Reply get(httplib::Client& c, const std::string& path) {
+  auto r = c.Get(path);
+  if (!r) return {0, {}};
+  return {r->status, json::parse(r->body, nullptr, false)};
+}
+
+// What an OpenAI client reads from a non-streaming reply; checks the shape.
+struct Completion {
+  std::string text, finish_reason;
+  int64_t prompt_tokens = 0, completion_tokens = 0;
+};
+Completion parse_completion(const json& j, bool chat) {
+  Completion c;
+  EXPECT_EQ(j.at("object"), chat ? "chat.completion" : "text_completion") << j;
+  EXPECT_EQ(j.at("id").get<std::string>().rfind(chat ? "chatcmpl-" : "cmpl-", 0), 0u);
+  EXPECT_TRUE(j.at("created").is_number_integer());
+  EXPECT_EQ(j.at("model"), "stories260K");
+  const json& ch = j.at("choices");
+  EXPECT_EQ(ch.size(), 1u);
+  EXPECT_EQ(ch[0].at("index"), 0);
+  if (chat) {
+    EXPECT_EQ(ch[0].at("message").at("role"), "assistant");
+    c.text = ch[0].at("message").at("content").get<std::string>();
+  } else {
+    c.text = ch[0].at("text").get<std::string>();
+  }
+  c.finish_reason = ch[0].at("finish_reason").get<std::string>();
+  EXPECT_TRUE(c.finish_reason == "stop" || c.finish_reason == "length") << c.finish_reason;
+  const json& u = j.at("usage");
+  c.prompt_tokens = u.at("prompt_tokens");
+  c.completion_tokens = u.at("completion_tokens");
+  EXPECT_EQ(u.at("total_tokens"), c.prompt_tokens + c.completion_tokens);
+  return c;
+}
+
+// What an OpenAI client reads from server-sent events; checks every chunk.
+struct StreamReply {
+  int status = 0;
+  std::string content_type, text, finish_reason, raw;
+  int chunks = 0;  // chunks carrying text
+  bool done = false;
+  json usage;
+};
+StreamReply post_stream(httplib::Client& c, const std::string& path, json body, bool chat) {
+  body["stream"] = true;
+  httplib::Request req;
+  req.method = "POST";
+  req.path = path;
+  req.body = body.dump();
+  req.set_header("Content-Type", "application/json");
+  StreamReply s;
+  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    s.raw.append(data, n);
+    return true;
+  };
+  auto r = c.send(req);
+  if (!r) return s;
+  s.status = r->status;
+  s.content_type = r->get_header_value("Content-Type");
+  if (s.status != 200) return s;
+  std::istringstream in(s.raw);
+  bool first = true;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    EXPECT_EQ(line.rfind("data: ", 0), 0u) << line;
+    EXPECT_FALSE(s.done) << "data after [DONE]";
+    const std::string data = line.substr(6);
+    if (data == "[DONE]") {
+      s.done = true;
+      continue;
+    }
+    const json j = json::parse(data);
+    EXPECT_EQ(j.at("object"), chat ? "chat.completion.chunk" : "text_completion") << j;
+    EXPECT_EQ(j.at("model"), "stories260K");
+    if (j.contains("usage")) {
+      s.usage = j["usage"];
+      continue;
+    }
+    const json& ch = j.at("choices").at(0);
+    if (chat && first) {
+      EXPECT_EQ(ch.at("delta").at("role"), "assistant");
+    }
+    first = false;
+    const std::string t =
+        chat ? ch.at("delta").value("content", std::string()) : ch.at("text").get<std::string>();
+    s.text += t;
+    s.chunks += !t.empty();
+    if (!ch.at("finish_reason").is_null()) {
+      EXPECT_TRUE(s.finish_reason.empty()) << "two finish reasons";
+      s.finish_reason = ch["finish_reason"];
+    }
+  }
+  return s;
+}
+
+json user(const std::string& text) { return {{"role", "user"}, {"content", text}}; }
+json assistant(const std::string& text) { return {{"role", "assistant"}, {"content", text}}; }
+json list(std::vector<json> v) { return v; }
+
+TEST(Server, HealthModelsAndPage) {
+  Harness h;
+  auto c = h.client();
+  EXPECT_EQ(get(*c, "/health").body.at("status"), "ok");
+  const Reply m = get(*c, "/v1/models");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_EQ(m.body.at("object"), "list");
+  EXPECT_EQ(m.body.at("data").at(0).at("id"), "stories260K");
+  EXPECT_EQ(m.body.at("data").at(0).at("object"), "model");
+  EXPECT_EQ(get(*c, "/v1/models/stories260K").status, 200);
+  auto page = c->Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->get_header_value("Content-Type").find("text/html"), std::string::npos);
+  EXPECT_NE(page->body.find("/v1/chat/completions"), std::string::npos);
+}
+
+TEST(Server, CompletionsClientFlowStreamingAndNot) {
+  Harness h;
+  auto c = h.client();
+  const json body = {{"model", "stories260K"},
+                     {"prompt", "Once upon a time"},
+                     {"max_tokens", 40},
+                     {"temperature", 0}};
+  const Reply r = post(*c, "/v1/completions", body);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Completion got = parse_completion(r.body, false);
+  EXPECT_EQ(got.prompt_tokens, 5);  // BOS + 4
+  EXPECT_GT(got.completion_tokens, 10);
+  EXPECT_EQ(got.text.rfind(", there was a little girl named Lily", 0), 0u) << got.text;
+
+  json sb = body;
+  sb["stream_options"] = {{"include_usage", true}};
+  const StreamReply s = post_stream(*c, "/v1/completions", sb, false);
+  ASSERT_EQ(s.status, 200);
+  EXPECT_EQ(s.content_type.rfind("text/event-stream", 0), 0u);
+  EXPECT_TRUE(s.done);
+  EXPECT_GT(s.chunks, 5);  // token by token, not one blob
+  EXPECT_EQ(s.text, got.text);
+  EXPECT_EQ(s.finish_reason, got.finish_reason);
+  EXPECT_EQ(s.usage.at("completion_tokens"), got.completion_tokens);
+
+  // Token ids as the prompt (BOS is added to a fresh stream): the same reply.
+  json ids = body;
+  ids["prompt"] = stories_tok()->encode("Once upon a time", false);
+  EXPECT_EQ(parse_completion(post(*c, "/v1/completions", ids).body, false).text, got.text);
+}
+
+TEST(Server, CompletionEqualsCliGenerateWithEvictionInPromptAndGeneration) {
+  // A ~300-token prompt through a 4+16 cache evicts while it is fed and while
+  // the reply is generated; the text must equal `sinkstream generate`'s.
+  std::ifstream f(sstest::asset("text/tinystories_val_sample.txt"));
+  std::string prompt(1200, '\0');
+  f.read(prompt.data(), prompt.size());
+  prompt.resize(prompt.rfind(' '));
+  auto cli = sstest::run_cli("generate --temperature 0 --sinks 4 --window 16 -n 60", prompt);
+  ASSERT_EQ(cli.status, 0) << cli.err;
+  ASSERT_EQ(cli.out.rfind(prompt, 0), 0u);
+  const std::string want = cli.out.substr(prompt.size(), cli.out.size() - prompt.size() - 1);
+
+  Harness h;
+  auto c = h.client();
+  const Reply r = post(*c, "/v1/completions",
+                       {{"prompt", prompt},
+                        {"max_tokens", 60},
+                        {"temperature", 0},
+                        {"sinks", 4},
+                        {"window", 16},
+                        {"session_id", "long"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Completion got = parse_completion(r.body, false);
+  EXPECT_EQ(got.text, want);
+  EXPECT_GT(got.prompt_tokens, 200);
+  const json s = get(*c, "/v1/sessions/long").body;
+  EXPECT_EQ(s.at("kept"), 20);
+  EXPECT_EQ(s.at("evicted"), got.prompt_tokens + got.completion_tokens - 20);
+  EXPECT_EQ(s.at("slots").size(), 20u);
+}
+
+TEST(Server, ChatClientFlowStreamingAndNot) {
+  Harness h;
+  auto c = h.client();
+  const json body = {{"model", "stories260K"},
+                     {"messages", list({{{"role", "system"}, {"content", "Tell a story."}},
+                                        user("Once upon a time")})},
+                     {"max_tokens", 30},
+                     {"temperature", 0.8},
+                     {"seed", 11}};
+  const Reply r = post(*c, "/v1/chat/completions", body);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Completion got = parse_completion(r.body, true);
+  EXPECT_FALSE(got.text.empty());
+  EXPECT_NE(got.text[0], ' ');  // the reply's leading space is trimmed
+  const StreamReply s = post_stream(*c, "/v1/chat/completions", body, true);
+  ASSERT_EQ(s.status, 200);
+  EXPECT_TRUE(s.done);
+  EXPECT_GT(s.chunks, 3);
+  EXPECT_EQ(s.text, got.text);  // same seed, same reply
+  EXPECT_EQ(s.finish_reason, got.finish_reason);
+  // Content parts and max_completion_tokens, as newer clients send them.
+  json parts = body;
+  parts["messages"][1]["content"] = {{{"type", "text"}, {"text", "Once upon a time"}}};
+  parts.erase("max_tokens");
+  parts["max_completion_tokens"] = 30;
+  EXPECT_EQ(parse_completion(post(*c, "/v1/chat/completions", parts).body, true).text, got.text);
+}
+
+// One conversation of `rounds` rounds on session sid; returns the replies.
+// full: send the whole conversation each time (OpenAI style), else only the new turn.
+std::vector<std::string> converse(httplib::Client& c, const std::string& sid, int who, int rounds,
+                                  bool full, bool stream) {
+  std::vector<std::string> replies;
+  json history = json::array();
+  for (int r = 0; r < rounds; ++r) {
+    const json msg = user("Round " + std::to_string(r) + " for " + std::to_string(who) + ".");
+    history.push_back(msg);
+    json body = {{"messages", full ? history : json::array({msg})},
+                 {"session_id", sid},
+                 {"max_tokens", 16},
+                 {"temperature", 0.9},
+                 {"seed", 1000 * who + r}};
+    std::string text;
+    if (stream) {
+      const StreamReply s = post_stream(c, "/v1/chat/completions", body, true);
+      EXPECT_EQ(s.status, 200) << sid << " round " << r;
+      EXPECT_TRUE(s.done);
+      text = s.text;
+    } else {
+      const Reply rep = post(c, "/v1/chat/completions", body);
+      EXPECT_EQ(rep.status, 200) << sid << " round " << r << ": " << rep.body;
+      if (rep.status != 200) break;
+      text = parse_completion(rep.body, true).text;
+    }
+    replies.push_back(text);
+    history.push_back(assistant(text));
+  }
+  return replies;
+}
+
+TEST(Server, SessionRoundsFeedOnlyNewTokens) {
+  Harness h;
+  auto c = h.client();
+  // Full history or only new turns: the same conversation, the same replies.
+  const auto a = converse(*c, "full", 1, 4, true, false);
+  const auto b = converse(*c, "turns", 1, 4, false, false);
+  EXPECT_EQ(a, b);
+  const json sa = get(*c, "/v1/sessions/full").body, sb = get(*c, "/v1/sessions/turns").body;
+  EXPECT_EQ(sa.at("n_seen"), sb.at("n_seen"));
+  EXPECT_EQ(sa.at("rounds"), 4);
+  // A round's prompt is its new turn only, however long the chat is.
+  const Reply r = post(*c, "/v1/chat/completions",
+                       {{"messages", list({user("Round 4 for 1.")})}, {"max_tokens", 4}},
+                       {{"X-Session-Id", "turns"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body.at("session_id"), "turns");
+  EXPECT_LT(r.body.at("usage").at("prompt_tokens").get<int>(), 30);
+  // History that is not this session's is refused.
+  const Reply bad =
+      post(*c, "/v1/chat/completions",
+           {{"session_id", "full"}, {"messages", list({user("x"), assistant("y"), user("z")})}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.body["error"]["code"], "session_mismatch");
+}
+
+TEST(Server, TwoHundredRoundsKeepMemoryFlatAndLatencyLevel) {
+  ServerConfig cfg = test_config();
+  Harness h(cfg);
+  auto c = h.client();
+  constexpr int kRounds = 200;
+  std::vector<double> ms;
+  int64_t rss_warm = 0, rss_max = 0, first_bytes = 0;
+  const auto t0 = Clock::now();
+  for (int r = 0; r < kRounds && seconds_since(t0) < 300; ++r) {
+    const auto t = Clock::now();
+    const Reply rep = post(*c, "/v1/chat/completions",
+                           {{"messages", list({user("Tell me what happened next.")})},
+                            {"session_id", "long-chat"},
+                            {"max_tokens", 24},
+                            {"ignore_eos", true},
+                            {"temperature", 0.8},
+                            {"seed", r}});
+    ms.push_back(seconds_since(t) * 1e3);
+    ASSERT_EQ(rep.status, 200) << "round " << r << ": " << rep.body;
+    const int64_t rss = ss::current_rss_bytes();
+    // Warm: the HTTP threads have touched their stacks and malloc arenas.
+    if (r == kRounds / 4 - 1) rss_warm = rss;
+    if (r >= kRounds / 4 - 1) rss_max = std::max(rss_max, rss);
+    if (r == 0) first_bytes = get(*c, "/v1/sessions/long-chat").body.at("cache_bytes");
+  }
+  ASSERT_EQ(int(ms.size()), kRounds) << "ran out of time";
+  const json s = get(*c, "/v1/sessions/long-chat").body;
+  EXPECT_EQ(s.at("cache_bytes"), first_bytes);
+  EXPECT_EQ(s.at("kept"), 64);
+  EXPECT_GT(s.at("evicted").get<int64_t>(), 40 * kRounds);
+  auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+  };
+  const double first = median({ms.begin(), ms.begin() + kRounds / 4});
+  const double last = median({ms.end() - kRounds / 4, ms.end()});
+  const double growth = double(rss_max - rss_warm) / 1048576.0;
+#if defined(__SANITIZE_ADDRESS__)
+  const bool asan = true;  // its quarantine keeps freed memory resident
+#else
+  const bool asan = false;
+#endif
+  std::printf(
+      "[200 rounds] tokens seen %lld, evicted %lld; RSS after round 50 %.2f MiB, max after "
+      "%.2f MiB (+%.3f MiB); median round %.2f ms (first quarter) vs %.2f ms (last quarter), "
+      "ratio %.2f\n",
+      (long long)s.at("n_seen").get<int64_t>(), (long long)s.at("evicted").get<int64_t>(),
+      rss_warm / 1048576.0, rss_max / 1048576.0, growth, first, last, last / first);
+  if (!asan) {
+    EXPECT_LT(growth, 1.0) << "RSS grew over the chat";
+  }
+  EXPECT_LT(last / first, 3.0) << "rounds got slower as the chat went on";
+}
+
+TEST(Server, SixteenConcurrentSessionsEqualSoloReplays) {
+  ServerConfig cfg = test_config();
+  Harness h(cfg);
+  constexpr int kSessions = 16, kRounds = 20;
+  std::vector<std::vector<std::string>> live(kSessions), solo(kSessions);
+  const auto t0 = Clock::now();
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kSessions; ++i)
+    threads.emplace_back([&, i] {
+      auto c = h.client();
+      live[i] = converse(*c, "load-" + std::to_string(i), i, kRounds, i % 2 == 0, i % 4 < 2);
+    });
+  for (auto& t : threads) t.join();
+  const double load_s = seconds_since(t0);
+  auto c = h.client();
+  const std::string metrics = c->Get("/metrics")->body;
+  // Alone, one at a time, with the other transport: the same replies.
+  for (int i = 0; i < kSessions; ++i)
+    solo[i] = converse(*c, "solo-" + std::to_string(i), i, kRounds, i % 2 == 0, i % 4 >= 2);
+  int rounds = 0, differ = 0;
+  for (int i = 0; i < kSessions; ++i) {
+    ASSERT_EQ(live[i].size(), size_t(kRounds)) << "session " << i;
+    for (int r = 0; r < kRounds; ++r) {
+      ++rounds;
+      differ += live[i][r] != solo[i][r];
+      EXPECT_EQ(live[i][r], solo[i][r]) << "session " << i << " round " << r;
+    }
+  }
+  // Sessions talk about different things: cross-talk would show.
+  EXPECT_NE(live[0], live[1]);
+  std::printf("[load] %d sessions x %d rounds in %.2f s, %d replies, %d differ from solo replays\n",
+              kSessions, kRounds, load_s, rounds, differ);
+  EXPECT_NE(metrics.find("sinkstream_sessions 16\n"), std::string::npos) << metrics;
+  EXPECT_LT(seconds_since(t0), 600);
+}
+
+void expect_error(const Reply& r, int status, const std::string& what) {
+  EXPECT_EQ(r.status, status) << what << ": " << r.body;
+  ASSERT_TRUE(r.body.is_object()) << what;
+  ASSERT_TRUE(r.body.contains("error")) << what << ": " << r.body;
+  EXPECT_TRUE(r.body["error"].at("message").is_string()) << what;
+  EXPECT_FALSE(r.body["error"]["message"].get<std::string>().empty()) << what;
+  EXPECT_TRUE(r.body["error"].at("type").is_string()) << what;
+  EXPECT_TRUE(r.body["error"].contains("param")) << what;
+  EXPECT_TRUE(r.body["error"].contains("code")) << what;
+}
+
+TEST(Server, BadRequestsGetJsonErrorsAndServingGoesOn) {
+  ServerConfig cfg = test_config();
+  cfg.max_body_bytes = 64 * 1024;
+  Harness h(cfg);
+  auto c = h.client();
+  ASSERT_EQ(
+      post(*c, "/v1/chat/completions", {{"messages", list({user("hi")})}, {"session_id", "chat1"}})
+          .status,
+      200);
+  auto raw = [&](const std::string& path, const std::string& body) {
+    auto r = c->Post(path, body, "application/json");
+    return r ? Reply{r->status, json::parse(r->body, nullptr, false)} : Reply{};
+  };
+  const json chat = {{"messages", list({user("hi")})}};
+  auto with = [&](json b, const std::string& k, json v) {
+    b[k] = std::move(v);
+    return b;
+  };
+  struct Case {
+    std::string what;
+    Reply r;
+    int status;
+  };
+  const std::vector<Case> cases = {
+      {"malformed JSON", raw("/v1/chat/completions", "{\"messages\": [}"), 400},
+      {"not an object", raw("/v1/completions", "[1, 2]"), 400},
+      {"oversize body", raw("/v1/completions", std::string(100 * 1024, ' ')), 413},
+      {"unknown model", post(*c, "/v1/chat/completions", with(chat, "model", "gpt-4")), 404},
+      {"unknown session", get(*c, "/v1/sessions/nope"), 404},
+      {"delete unknown session",
+       [&] {
+         auto r = c->Delete("/v1/sessions/nope");
+         return Reply{r->status, json::parse(r->body, nullptr, false)};
+       }(),
+       404},
+      {"history for unknown session",
+       post(*c, "/v1/chat/completions",
+            {{"session_id", "never"}, {"messages", list({user("a"), assistant("b"), user("c")})}}),
+       404},
+      {"temperature", post(*c, "/v1/chat/completions", with(chat, "temperature", -1)), 400},
+      {"temperature type", post(*c, "/v1/chat/completions", with(chat, "temperature", "hot")), 400},
+      {"top_p", post(*c, "/v1/chat/completions", with(chat, "top_p", 0)), 400},
+      {"top_k", post(*c, "/v1/chat/completions", with(chat, "top_k", -3)), 400},
+      {"max_tokens", post(*c, "/v1/chat/completions", with(chat, "max_tokens", -5)), 400},
+      {"max_tokens limit", post(*c, "/v1/chat/completions", with(chat, "max_tokens", 1 << 30)),
+       400},
+      {"n", post(*c, "/v1/chat/completions", with(chat, "n", 2)), 400},
+      {"sinks", post(*c, "/v1/chat/completions", with(chat, "sinks", -1)), 400},
+      {"window", post(*c, "/v1/chat/completions", with(chat, "window", 0)), 400},
+      {"window limit", post(*c, "/v1/chat/completions", with(chat, "window", 1 << 20)), 400},
+      {"policy", post(*c, "/v1/chat/completions", with(chat, "policy", "dense")), 400},
+      {"stop",
+       post(*c, "/v1/chat/completions", with(chat, "stop", list({"a", "b", "c", "d", "e"}))), 400},
+      {"seed", post(*c, "/v1/chat/completions", with(chat, "seed", "abc")), 400},
+      {"no messages", post(*c, "/v1/chat/completions", json::object()), 400},
+      {"empty messages", post(*c, "/v1/chat/completions", {{"messages", json::array()}}), 400},
+      {"role", post(*c, "/v1/chat/completions", {{"messages", list({{{"role", "tool"}}})}}), 400},
+      {"no prompt", post(*c, "/v1/completions", json::object()), 400},
+      {"prompt ids", post(*c, "/v1/completions", {{"prompt", list({1, 2, 99999})}}), 400},
+      {"session id", post(*c, "/v1/chat/completions", with(chat, "session_id", "a b/c")), 400},
+      {"policy change",
+       post(*c, "/v1/chat/completions",
+            {{"session_id", "chat1"}, {"window", 10}, {"messages", list({user("x")})}}),
+       400},
+      {"wrong endpoint for session",
+       post(*c, "/v1/completions", {{"session_id", "chat1"}, {"prompt", "x"}}), 400},
+      {"no route", get(*c, "/v2/nothing"), 404},
+  };
+  for (const Case& k : cases) {
+    expect_error(k.r, k.status, k.what);
+    EXPECT_EQ(get(*c, "/health").status, 200) << "after " << k.what;
+  }
+  // The session that saw bad requests still works.
+  EXPECT_EQ(
+      post(*c, "/v1/chat/completions", {{"messages", list({user("hi")})}, {"session_id", "chat1"}})
+          .status,
+      200);
+  const std::string m = c->Get("/metrics")->body;
+  EXPECT_NE(m.find("status=\"413\""), std::string::npos);
+}
+
+TEST(Server, IdleSessionsEvictedInLruOrder) {
+  ServerConfig cfg = test_config();
+  cfg.max_sessions = 2;
+  Harness h(cfg);
+  auto c = h.client();
+  auto say = [&](const std::string& sid) {
+    return post(*c, "/v1/chat/completions",
+                {{"messages", list({user("hi")})}, {"session_id", sid}, {"max_tokens", 2}});
+  };
+  EXPECT_EQ(say("a").status, 200);
+  EXPECT_EQ(say("b").status, 200);
+  EXPECT_EQ(say("a").status, 200);  // b is now the least recently used
+  EXPECT_EQ(say("c").status, 200);
+  const Reply gone = say("b");
+  expect_error(gone, 404, "evicted session");
+  EXPECT_EQ(gone.body["error"]["code"], "session_evicted");
+  EXPECT_NE(gone.body["error"]["message"].get<std::string>().find("evicted"), std::string::npos);
+  EXPECT_EQ(say("a").status, 200);
+  EXPECT_EQ(say("c").status, 200);
+  EXPECT_EQ(get(*c, "/v1/sessions").body.at("data").size(), 2u);
+  // Deleting forgets the eviction, and the id can start afresh.
+  EXPECT_EQ(c->Delete("/v1/sessions/b")->status, 200);
+  EXPECT_EQ(say("b").status, 200);
+  const std::string m = c->Get("/metrics")->body;
+  EXPECT_NE(m.find("sinkstream_sessions_evicted_total 2\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("sinkstream_sessions 2\n"), std::string::npos) << m;
+}
+
+TEST(Server, BusySessionConflictsAndCancelledStreamReleasesIt) {
+  ServerConfig cfg = test_config();
+  cfg.max_sessions = 1;
+  Harness h(cfg);
+  auto c = h.client(), other = h.client();
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/chat/completions";
+  req.body = json{
+      {"messages", list({user("hi")})},
+      {"session_id", "busy"},
+      {"stream", true},
+      {"ignore_eos", true},
+      {"max_tokens",
+       4000}}.dump();
+  req.set_header("Content-Type", "application/json");
+  Reply during, full;
+  int received = 0;
+  req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
+    if (++received == 2) {  // mid-stream: the session is held
+      during = post(*other, "/v1/chat/completions",
+                    {{"messages", list({user("hi")})}, {"session_id", "busy"}});
+      full = post(*other, "/v1/chat/completions",
+                  {{"messages", list({user("hi")})}, {"session_id", "another"}});
+    }
+    return received < 3;  // then hang up
+  };
+  c->send(req);
+  expect_error(during, 409, "busy session");
+  EXPECT_EQ(during.body["error"]["code"], "session_busy");
+  // The one session allowed is busy, so none can be evicted for a new one.
+  expect_error(full, 503, "no session to evict");
+  EXPECT_EQ(full.body["error"]["code"], "server_busy");
+  // The server notices the hang-up at its next write and frees the session.
+  int status = 0;
+  const auto t0 = Clock::now();
+  while (seconds_since(t0) < 20 && status != 200) {
+    status = post(*other, "/v1/chat/completions",
+                  {{"messages", list({user("again")})}, {"session_id", "busy"}, {"max_tokens", 2}})
+                 .status;
+    if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(status, 200);
+}
+
+TEST(Server, TimeoutsCutLongRepliesAndStalledUploads) {
+  ServerConfig cfg = test_config();
+  cfg.request_timeout_s = 0.005;
+  cfg.read_timeout_s = 1;
+  Harness h(cfg);
+  auto c = h.client();
+  const Reply r =
+      post(*c, "/v1/completions", {{"prompt", "Once"}, {"max_tokens", 4096}, {"ignore_eos", true}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Completion got = parse_completion(r.body, false);
+  EXPECT_EQ(got.finish_reason, "length");
+  EXPECT_LT(got.completion_tokens, 4096);
+  // A client that promises a body and stalls gets a 400 after the read timeout.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(uint16_t(h.port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string head =
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{";
+  ASSERT_EQ(send(fd, head.data(), head.size(), 0), ssize_t(head.size()));
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  const auto t0 = Clock::now();
+  char buf[512] = {};
+  const ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+  const double waited = seconds_since(t0);
+  close(fd);
+  EXPECT_GT(n, 0);
+  EXPECT_EQ(std::string(buf).rfind("HTTP/1.1 400", 0), 0u) << buf;
+  EXPECT_NE(std::string(buf).find("\"error\""), std::string::npos) << buf;
+  EXPECT_GT(waited, 0.5);
+  EXPECT_LT(waited, 5.0);
+  EXPECT_EQ(get(*c, "/health").status, 200);
+}
+
+TEST(Server, MetricsInPrometheusFormat) {
+  Harness h;
+  auto c = h.client();
+  post(*c, "/v1/completions",
+       {{"prompt", "Once"}, {"session_id", "m"}, {"max_tokens", 20}, {"ignore_eos", true}});
+  auto r = c->Get("/metrics");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->get_header_value("Content-Type").rfind("text/plain", 0), 0u);
+  const std::regex sample(R"([a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+-]+)");
+  std::istringstream in(r->body);
+  std::map<std::string, double> v;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("# HELP ", 0) == 0 || line.rfind("# TYPE ", 0) == 0) continue;
+    EXPECT_TRUE(std::regex_match(line, sample)) << line;
+    v[line.substr(0, line.rfind(' '))] = std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  EXPECT_GT(v["sinkstream_tokens_per_second"], 0);
+  EXPECT_EQ(v["sinkstream_sessions"], 1);
+  EXPECT_EQ(v["sinkstream_cache_slots_capacity"], 64);
+  EXPECT_GT(v["sinkstream_cache_slots_used"], 0);
+  EXPECT_EQ(v["sinkstream_completion_tokens_total"], 20);
+  EXPECT_EQ(v["sinkstream_requests_total{route=\"completions\",status=\"200\"}"], 1);
+}
+
+TEST(Server, ChatTemplatesFromTheModel) {
+  const std::string dir = sstest::temp_dir();
+  auto with_template = [&](const std::string& tmpl) {
+    std::ofstream(dir + "/tokenizer_config.json") << json{{"chat_template", tmpl}}.dump();
+    return ss::ChatTemplate::for_model(dir, "auto");
+  };
+  EXPECT_EQ(ss::ChatTemplate::for_model(sstest::kStoriesBin, "auto").name(), "plain");
+  EXPECT_EQ(with_template("{{ bos_token + '[INST] ' + m['content'] + ' [/INST]' }}").name(),
+            "llama2");
+  EXPECT_EQ(with_template("{{ '<|user|>\n' }}{{ '<|assistant|>\n' }}").name(), "zephyr");
+  try {
+    with_template("{{ '<|im_start|>' + message['role'] }}");
+    FAIL() << "ChatML is not supported";
+  } catch (const ss::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unsupported chat_template"), std::string::npos);
+  }
+  // Llama-2: BOS [INST] ... [/INST]; a reply is closed by EOS.
+  const auto& tok = *stories_tok();
+  const auto llama2 = ss::ChatTemplate::make("llama2");
+  const std::vector<int> ids = llama2.render({{"system", "Be brief."}, {"user", "Hi"}}, true, tok);
+  EXPECT_EQ(ids.front(), tok.bos_id());
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), tok.bos_id()), 1);
+  EXPECT_EQ(llama2.end_of_reply(tok), std::vector<int>{tok.eos_id()});
+}
+
+// Spawns the CLI server on a free port; returns its pid and port.
+std::pair<pid_t, int> spawn_server(const std::string& err_path) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<std::string> args = {CLI_BIN,  "serve", sstest::kStoriesBin, "--host", "127.0.0.1",
+                                   "--port", "0"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, CLI_BIN, &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return {0, 0};
+  const std::regex at(R"(http://127\.0\.0\.1:([0-9]+)/)");
+  const auto t0 = Clock::now();
+  while (seconds_since(t0) < 30) {
+    std::ifstream f(err_path);
+    const std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    std::smatch m;
+    if (std::regex_search(s, m, at)) return {pid, std::stoi(m[1])};
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return {pid, 0};
+}
+
+// Waits up to `limit` seconds; the exit status, or -1 (and kills it) on timeout.
+int wait_exit(pid_t pid, double limit) {
+  const auto t0 = Clock::now();
+  int st = 0;
+  while (seconds_since(t0) < limit) {
+    if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &st, 0);
+  return -1;
+}
+
+TEST(ServeCli, SigintAndSigtermStopCleanlyMidStream) {
+  for (int sig : {SIGINT, SIGTERM}) {
+    const std::string err = sstest::temp_dir() + "/err";
+    const auto [pid, port] = spawn_server(err);
+    ASSERT_GT(port, 0) << "server did not start";
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(30, 0);
+    ASSERT_EQ(c.Get("/health")->status, 200);
+    // A long streamed reply is running when the signal comes.
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/completions";
+    req.body = R"({"prompt": "Once", "stream": true, "ignore_eos": true, "max_tokens": 4096,
+                   "session_id": "s"})";
+    bool signalled = false;
+    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
+      if (!signalled) kill(pid, sig);
+      signalled = true;
+      return true;
+    };
+    c.send(req);
+    EXPECT_TRUE(signalled);
+    EXPECT_EQ(wait_exit(pid, 30), 0) << "signal " << sig;
+    std::ifstream f(err);
+    const std::string log((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    EXPECT_NE(log.find("stopped"), std::string::npos) << log;
+  }
+}
+
+TEST(ServeCli, BadOptionsExitWithStatus2) {
+  for (const std::string args :
+       {"serve --policy dense", "serve --chat-template chatml", "serve --port 70000",
+        "serve --max-sessions 0", "serve --host 999.1.1.1"}) {
+    auto r = sstest::run_cli(args);
+    EXPECT_EQ(r.status, 2) << args << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("sinkstream: error: ", 0), 0u) << r.err;
+  }
+}
+
+std::string find_chromium() {
+  for (const char* name : {"chromium", "chromium-browser", "google-chrome"}) {
+    const std::string cmd = std::string("command -v ") + name + " >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) == 0) return name;
+  }
+  return "";
+}
+
+TEST(ServerPage, HeadlessChromiumChatsAndStreams) {
+  const std::string chromium = find_chromium();
+  if (chromium.empty()) GTEST_SKIP() << "no chromium binary: apt-get install chromium";
+  Harness h;
+  const std::string dir = sstest::temp_dir();
+  const std::string url =
+      "http://127.0.0.1:" + std::to_string(h.port()) + "/?q=Once%20upon%20a%20time&seed=7";
+  // The page types the message from ?q=, sends it and reads the streamed reply.
+  auto browse = [&](const std::string& what, const std::string& out) {
+    const std::string cmd = "timeout 120 " + chromium +
+                            " --headless --no-sandbox --disable-gpu --disable-dev-shm-usage"
+                            " --hide-scrollbars --user-data-dir=" +
+                            dir + "/profile --virtual-time-budget=20000 " + what + " '" + url +
+                            "' >" + out + " 2>" + dir + "/chromium.log";
+    return std::system(cmd.c_str());
+  };
+  ASSERT_EQ(browse("--dump-dom", dir + "/dom.html"), 0);
+  std::ifstream f(dir + "/dom.html");
+  const std::string dom((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_NE(dom.find("data-state=\"done\""), std::string::npos) << dom;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(dom, m, std::regex(R"(<span id="chunks">([0-9]+)</span>)")));
+  EXPECT_GT(std::stoi(m[1]), 1) << "the reply did not arrive as a stream of tokens";
+  ASSERT_TRUE(std::regex_search(dom, m, std::regex(R"(<div class="msg assistant">([^<]+)</div>)")))
+      << dom;
+  EXPECT_GT(m[1].length(), 5u);
+  EXPECT_NE(dom.find("class=\"cell sink"), std::string::npos) << "cache view not drawn";
+
+  const std::string png = (std::filesystem::current_path() / "serve_page.png").string();
+  std::filesystem::remove(png);
+  ASSERT_EQ(browse("--window-size=1280,800 --screenshot=" + png, "/dev/null"), 0);
+  std::ifstream p(png, std::ios::binary);
+  std::string sig(8, '\0');
+  p.read(sig.data(), 8);
+  EXPECT_EQ(sig, "\x89PNG\r\n\x1a\n");
+  EXPECT_GT(std::filesystem::file_size(png), 10000u);
+  std::printf("[page] screenshot: %s\n", png.c_str());
+  auto c = h.client();
+  EXPECT_EQ(get(*c, "/v1/sessions").body.at("data").size(), 2u);  // one chat per page load
+}
+
+}  // namespace
