@@ -174,10 +174,10 @@ void canonicalize_hf_tensors(const ModelConfig& c, TensorStore& ts, const std::s
             t0.shape_str(), ", expected ", fused, transposed ? " columns" : " rows",
             " (q, k and v of ", c.n_heads, "+", c.n_kv_heads, "+", c.n_kv_heads, " heads of ",
             c.head_dim, ")");
-      const std::string p = "model.layers." + m.str(1) + ".self_attn.", sfx = "." + m.str(2);
-      out.emplace_back(p + "q_proj" + sfx, gather_rows(t, qkv.q, ts));
-      out.emplace_back(p + "k_proj" + sfx, gather_rows(t, qkv.k, ts));
-      out.emplace_back(p + "v_proj" + sfx, gather_rows(t, qkv.v, ts));
+      // smatch::format, not operator+: GCC 12 -O3 warns falsely (-Wrestrict) on the latter.
+      out.emplace_back(m.format("model.layers.$1.self_attn.q_proj.$2"), gather_rows(t, qkv.q, ts));
+      out.emplace_back(m.format("model.layers.$1.self_attn.k_proj.$2"), gather_rows(t, qkv.k, ts));
+      out.emplace_back(m.format("model.layers.$1.self_attn.v_proj.$2"), gather_rows(t, qkv.v, ts));
       break;
     }
   }
