@@ -88,7 +88,8 @@ TEST(CliErrors, DenseOverflowDuringGeneration) {
 }
 
 TEST(Cli, HelpOnEveryCommand) {
-  for (std::string cmd : {"", "generate ", "ppl ", "info "}) {
+  for (std::string cmd :
+       {"", "generate ", "ppl ", "info ", "convert ", "sinks ", "plot ", "ablate ", "serve "}) {
     auto r = sstest::run_cli(cmd + "--help");
     EXPECT_EQ(r.status, 0) << cmd;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd;

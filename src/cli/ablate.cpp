@@ -41,9 +41,7 @@ void run(const AblateOptions& o) {
   o.m.apply_threads();
   auto model = Model::load(o.m.model);
   const ModelConfig& c = model->config();
-  auto tok = o.m.load_tokenizer();
-  check(tok->vocab_size() == c.vocab_size, "tokenizer has ", tok->vocab_size(),
-        " tokens but the model has ", c.vocab_size);
+  auto tok = o.m.load_tokenizer(c);
   const std::string text = read_file(o.text_file);
   check_utf8(text, o.text_file);
   std::vector<int> ids = tok->encode(text, !o.no_bos);

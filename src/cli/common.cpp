@@ -31,8 +31,11 @@ void ModelOptions::apply_threads() const {
   openblas_set_num_threads(n);
 }
 
-std::unique_ptr<Tokenizer> ModelOptions::load_tokenizer() const {
-  return tokenizer.empty() ? find_tokenizer(model) : ss::load_tokenizer(tokenizer);
+std::unique_ptr<Tokenizer> ModelOptions::load_tokenizer(const ModelConfig& c) const {
+  auto tok = tokenizer.empty() ? find_tokenizer(model) : ss::load_tokenizer(tokenizer);
+  check(tok->vocab_size() <= c.vocab_size, "tokenizer has ", tok->vocab_size(),
+        " tokens but the model only ", c.vocab_size);
+  return tok;
 }
 
 void PolicyOptions::add(CLI::App* app) {

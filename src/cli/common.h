@@ -19,7 +19,9 @@ struct ModelOptions {
   void add(CLI::App* app);
   // Applies -t to OpenMP and OpenBLAS.
   void apply_threads() const;
-  std::unique_ptr<Tokenizer> load_tokenizer() const;
+  // The tokenizer for a model of config c; a one-line error when it has more
+  // tokens than the model's embedding.
+  std::unique_ptr<Tokenizer> load_tokenizer(const ModelConfig& c) const;
 };
 
 struct PolicyOptions {

@@ -34,10 +34,8 @@ void run(const GenerateOptions& o) {
   if (!o.prompt_given && !isatty(STDIN_FILENO))
     prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   auto model = Model::load(o.m.model);
-  auto tok = o.m.load_tokenizer();
   const ModelConfig& c = model->config();
-  check(tok->vocab_size() <= c.vocab_size, "tokenizer has ", tok->vocab_size(),
-        " tokens but the model only ", c.vocab_size);
+  auto tok = o.m.load_tokenizer(c);
   std::vector<int> ids = tok->encode(prompt, !o.no_bos);
   check(!ids.empty(),
         "empty prompt and no BOS token (--no-bos, or the tokenizer has none): nothing to condition "

@@ -40,9 +40,7 @@ void run(const PplOptions& o) {
   if (!o.text_file.empty()) {
     const std::string text = read_file(o.text_file);
     check(!text.empty(), o.text_file, ": empty input text");
-    auto tok = o.m.load_tokenizer();
-    check(tok->vocab_size() <= c.vocab_size, "tokenizer has ", tok->vocab_size(),
-          " tokens but the model only ", c.vocab_size);
+    auto tok = o.m.load_tokenizer(c);
     check_utf8(text, o.text_file);
     ids = tok->encode(text, !o.no_bos);
   } else {

@@ -39,10 +39,8 @@ void run(ServeOptions& o) {
   o.m.apply_threads();
   o.s.request_threads = std::max(1, o.m.threads);
   auto model = Model::load(o.m.model);
-  std::shared_ptr<const Tokenizer> tok = o.m.load_tokenizer();
   const ModelConfig& c = model->config();
-  check(tok->vocab_size() <= c.vocab_size, "tokenizer has ", tok->vocab_size(),
-        " tokens but the model only ", c.vocab_size);
+  std::shared_ptr<const Tokenizer> tok = o.m.load_tokenizer(c);
   const ChatTemplate tmpl = ChatTemplate::for_model(o.m.model, o.chat_template);
   o.s.policy = o.p.make(c, 0);
   check(o.s.policy.capacity() <= o.s.max_cache_tokens, "cache S+W = ", o.s.policy.capacity(),

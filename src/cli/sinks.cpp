@@ -255,9 +255,7 @@ void run(const SinksOptions& o) {
         " is larger than the cache (", policy.capacity(), ")");
   const std::string text = read_file(o.text_file);
   check_utf8(text, o.text_file);
-  auto tok = o.m.load_tokenizer();
-  check(tok->vocab_size() == c.vocab_size, "tokenizer has ", tok->vocab_size(),
-        " tokens but the model has ", c.vocab_size);
+  auto tok = o.m.load_tokenizer(c);
   const auto samples = draw_samples(o, tok->encode(text, false), c.bos_id);
 
   SinkMetricOptions mo = o.metric;
