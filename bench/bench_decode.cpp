@@ -57,6 +57,20 @@ ModelConfig llama_shape(int dim, int hidden, int layers, int heads, int ctx) {
 const ModelConfig k15M = llama_shape(288, 768, 6, 6, 256);
 const ModelConfig k110M = llama_shape(768, 2048, 12, 12, 1024);
 
+// Pythia-160M: LayerNorm, parallel residual, partial rotary, GELU MLP, untied.
+ModelConfig pythia_160m() {
+  ModelConfig c = llama_shape(768, 3072, 12, 12, 2048);
+  c.family = "gpt_neox";
+  c.vocab_size = 50304;
+  c.norm = NormKind::LayerNorm;
+  c.act = Activation::GELU;
+  c.gated_ffn = false;
+  c.parallel_residual = true;
+  c.rotary_dim = 16;
+  c.tied_embeddings = false;
+  return c;
+}
+
 std::vector<int> random_tokens(int n, int vocab) {
   std::mt19937 rng(1);
   std::vector<int> t(n);
@@ -124,11 +138,13 @@ void decode_section(const Options& o, double triad_4k, double triad_2m) {
     std::fflush(stdout);
   };
   row("stories260K", load_checkpoint(o.model), DType::F32, false, o.quick ? 200 : 1000);
-  for (DType t : {DType::F32, DType::F16, DType::BF16}) {
+  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0}) {
     row("15M-shape", random_llama(k15M, 1, t), t, false, o.quick ? 20 : 100);
     for (bool huge : {false, true})
       row("110M-shape", random_llama(k110M, 1, t), t, huge, o.quick ? 5 : 20);
   }
+  for (DType t : {DType::F32, DType::F16, DType::Q8_0})
+    row("pythia-160M", random_llama(pythia_160m(), 1, t), t, false, o.quick ? 5 : 20);
 }
 
 // Per-token latency once the cache is full. A recompute step re-encodes the
