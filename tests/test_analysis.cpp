@@ -271,13 +271,7 @@ TEST(Analysis, AblationScoresTheSameTargets) {
 }
 
 // The CLI: every output file, and every figure.
-std::string slurp(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
+using sstest::slurp;
 TEST(SinksCli, TableJsonCsvAndFigures) {
   const std::string d = sstest::temp_dir();
   auto r = sstest::run_cli("sinks --no-progress --samples 10 -T 32 --text " +

@@ -41,18 +41,8 @@ const std::string kNeoxGguf = kVocabDir + "ggml-vocab-gpt-neox.gguf";
 const std::string kMptGguf = kVocabDir + "ggml-vocab-mpt.gguf";
 const std::string kSpmGguf = kVocabDir + "ggml-vocab-llama-spm.gguf";
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  EXPECT_TRUE(f.is_open()) << path;
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-void spit(const std::string& path, std::string_view data) {
-  std::ofstream(path, std::ios::binary) << data;
-}
-
+using sstest::slurp;
+using sstest::spit;
 const ss::Tokenizer& neox_json() {
   static auto t = ss::load_tokenizer(kNeoxJson);
   return *t;

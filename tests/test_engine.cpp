@@ -17,13 +17,7 @@ using namespace ss;
 
 namespace {
 
-std::string slurp(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
+using sstest::slurp;
 std::vector<int> read_ids(const std::string& p) {
   std::ifstream f(p);
   std::vector<int> ids;

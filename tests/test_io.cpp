@@ -28,17 +28,6 @@ using ss::DType;
 using ss::Tensor;
 using Named = std::vector<std::pair<std::string, Tensor>>;
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
-
 template <typename T>
 std::string bytes_of(const std::vector<T>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
@@ -88,7 +77,7 @@ struct HfCopy {
   HfCopy() {
     ss::load_safetensors(sstest::kStoriesHf + "/model.safetensors", store);
     tensors = store.tensors;
-    config = json::parse(read_bytes(sstest::kStoriesHf + "/config.json"));
+    config = json::parse(sstest::slurp(sstest::kStoriesHf + "/config.json"));
   }
   Tensor* find(const std::string& name) {
     for (auto& [n, t] : tensors)
@@ -101,7 +90,7 @@ struct HfCopy {
   // Writes config.json + model.safetensors into a fresh directory.
   std::string save() const {
     std::string dir = sstest::temp_dir();
-    write_bytes(dir + "/config.json", config.dump(2));
+    sstest::spit(dir + "/config.json", config.dump(2));
     ss::save_safetensors(dir + "/model.safetensors", tensors);
     return dir;
   }
@@ -111,10 +100,10 @@ TEST(IoMappedFile, MapsWholeFile) {
   auto m = ss::MappedFile::open(sstest::kStoriesBin);
   ASSERT_EQ(m->size(), 1056540u);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(m->data()), m->size()),
-            read_bytes(sstest::kStoriesBin));
+            sstest::slurp(sstest::kStoriesBin));
 
   const std::string empty = sstest::temp_dir() + "/empty";
-  write_bytes(empty, "");
+  sstest::spit(empty, "");
   EXPECT_EQ(ss::MappedFile::open(empty)->size(), 0u);
 
   const std::string missing = sstest::temp_dir() + "/missing";
@@ -156,7 +145,7 @@ TEST(IoCheckpoint, StoriesConfigsAgree) {
 
 TEST(IoCheckpoint, Llama2cTensorsPointIntoTheFile) {
   ss::Checkpoint ck = ss::load_checkpoint(sstest::kStoriesBin);
-  const std::string file = read_bytes(sstest::kStoriesBin);
+  const std::string file = sstest::slurp(sstest::kStoriesBin);
   // Offsets computed independently of the loader: embeddings right after the
   // 28-byte header; the final norm after 5 layers of
   // 2*64 norms + 2*64*64 (q, o) + 2*32*64 (k, v) + 3*172*64 (ffn) floats.
@@ -213,7 +202,7 @@ TEST(IoCheckpoint, StoriesCopiesHoldTheSameWeights) {
 TEST(IoCheckpoint, ShardedHfDirectoryLoads) {
   HfCopy src;
   const std::string dir = sstest::temp_dir();
-  write_bytes(dir + "/config.json", read_bytes(sstest::kStoriesHf + "/config.json"));
+  sstest::spit(dir + "/config.json", sstest::slurp(sstest::kStoriesHf + "/config.json"));
   Named first, second;
   json weight_map;
   for (auto& [name, t] : src.tensors) {
@@ -225,8 +214,8 @@ TEST(IoCheckpoint, ShardedHfDirectoryLoads) {
   }
   ss::save_safetensors(dir + "/model-00001-of-00002.safetensors", first);
   ss::save_safetensors(dir + "/model-00002-of-00002.safetensors", second);
-  write_bytes(dir + "/model.safetensors.index.json",
-              json{{"metadata", {{"total_size", 1040128}}}, {"weight_map", weight_map}}.dump());
+  sstest::spit(dir + "/model.safetensors.index.json",
+               json{{"metadata", {{"total_size", 1040128}}}, {"weight_map", weight_map}}.dump());
 
   ss::Checkpoint ck = ss::load_checkpoint(dir);
   EXPECT_EQ(ck.format, "safetensors");
@@ -263,7 +252,7 @@ struct RandomTensors {
 TEST(IoSafetensors, RoundTripIsExact) {
   RandomTensors r;
   const std::string path = sstest::temp_dir() + "/t.safetensors";
-  write_bytes(path, "old contents");
+  sstest::spit(path, "old contents");
   ss::save_safetensors(path, r.named, {{"format", "pt"}, {"note", "a \"quoted\" value"}});
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
 
@@ -280,7 +269,7 @@ TEST(IoSafetensors, RoundTripIsExact) {
   EXPECT_TRUE(std::signbit(static_cast<const float*>(store.find("b.f32")->data)[0]));
 
   // The header: padded to 8 bytes, metadata kept, f32 data placed first.
-  const std::string file = read_bytes(path);
+  const std::string file = sstest::slurp(path);
   uint64_t len = 0;
   std::memcpy(&len, file.data(), 8);
   EXPECT_EQ(len % 8, 0u);
@@ -318,7 +307,7 @@ TEST(IoSafetensors, MisalignedDataIsCopiedAligned) {
   std::string header = R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[2,10]}})";
   while (header.size() % 4 != 1) header += ' ';
   const std::vector<float> w = {1.5f, -3.25f};
-  write_bytes(path, safetensors_bytes(header, "xx" + bytes_of(w)));
+  sstest::spit(path, safetensors_bytes(header, "xx" + bytes_of(w)));
   ss::TensorStore store;
   ss::load_safetensors(path, store);
   const Tensor& t = store.get("w", {2});
@@ -333,7 +322,7 @@ TEST(IoSafetensors, ShardedDirectoryWithIndex) {
   ss::save_safetensors(dir + "/s1.safetensors", {r.named[0], r.named[1]});
   ss::save_safetensors(dir + "/s2.safetensors", {r.named[2]});
   auto index = [&](json weight_map) {
-    write_bytes(dir + "/model.safetensors.index.json", json{{"weight_map", weight_map}}.dump());
+    sstest::spit(dir + "/model.safetensors.index.json", json{{"weight_map", weight_map}}.dump());
   };
   index({{"a.f16", "s1.safetensors"}, {"b.f32", "s1.safetensors"}, {"c.bf16", "s2.safetensors"}});
   ss::TensorStore store;
@@ -359,7 +348,7 @@ TEST(IoSafetensors, ShardedDirectoryWithIndex) {
          {"z", "s2.safetensors"}});
   EXPECT_TRUE(fails_with([&] { ss::load_safetensors_dir(dir, s2); },
                          {idx, "tensor z", "missing from shard s2.safetensors"}));
-  write_bytes(idx, "{\"weight_map\": ");
+  sstest::spit(idx, "{\"weight_map\": ");
   EXPECT_TRUE(fails_with([&] { ss::load_safetensors_dir(dir, s2); }, {idx, "invalid JSON"}));
   EXPECT_TRUE(s2.tensors.empty());
 
@@ -374,7 +363,7 @@ TEST(IoSafetensors, CorruptFilesFailWithOneLine) {
   // Loads a file with the given bytes; the expected parts get its path added.
   auto fails = [&](const std::string& bytes, std::vector<std::string> parts) {
     const std::string path = dir + "/" + std::to_string(n++) + ".safetensors";
-    write_bytes(path, bytes);
+    sstest::spit(path, bytes);
     parts.push_back(path + ": ");
     ss::TensorStore store;
     auto r = fails_with([&] { ss::load_safetensors(path, store); }, parts);
@@ -419,7 +408,7 @@ TEST(IoLlama2c, TinyUnsharedAndSharedFiles) {
     std::vector<float> w(floats);
     for (size_t i = 0; i < w.size(); ++i) w[i] = float(i);
     const std::string path = sstest::temp_dir() + "/tiny.bin";
-    write_bytes(path, llama2c_header(h) + bytes_of(w));
+    sstest::spit(path, llama2c_header(h) + bytes_of(w));
     ss::Checkpoint ck = ss::load_checkpoint(path);
     EXPECT_EQ(ck.config.tied_embeddings, shared);
     EXPECT_EQ(ck.config.vocab_size, 10);
@@ -448,11 +437,11 @@ TEST(IoLlama2c, TinyUnsharedAndSharedFiles) {
 
 TEST(IoLlama2c, CorruptFilesFailWithOneLine) {
   const std::string dir = sstest::temp_dir();
-  const std::string stories = read_bytes(sstest::kStoriesBin);
+  const std::string stories = sstest::slurp(sstest::kStoriesBin);
   int n = 0;
   auto fails = [&](const std::string& bytes, std::vector<std::string> parts) {
     const std::string path = dir + "/" + std::to_string(n++) + ".bin";
-    write_bytes(path, bytes);
+    sstest::spit(path, bytes);
     parts.push_back(path + ": ");
     return fails_with([&] { ss::load_checkpoint(path); }, parts);
   };
@@ -480,9 +469,9 @@ TEST(IoLlama2c, CorruptFilesFailWithOneLine) {
 
 TEST(IoHfConfig, DefaultsAndVariants) {
   const std::string dir = sstest::temp_dir();
-  json base = json::parse(read_bytes(sstest::kStoriesHf + "/config.json"));
+  json base = json::parse(sstest::slurp(sstest::kStoriesHf + "/config.json"));
   auto parse = [&](const json& j) {
-    write_bytes(dir + "/config.json", j.dump());
+    sstest::spit(dir + "/config.json", j.dump());
     return ss::parse_hf_config(dir + "/config.json");
   };
   json j = base;
@@ -513,11 +502,11 @@ TEST(IoHfConfig, DefaultsAndVariants) {
 TEST(IoHfConfig, BadConfigsFailWithOneLine) {
   const std::string dir = sstest::temp_dir();
   const std::string path = dir + "/config.json";
-  const json base = json::parse(read_bytes(sstest::kStoriesHf + "/config.json"));
+  const json base = json::parse(sstest::slurp(sstest::kStoriesHf + "/config.json"));
   auto fails = [&](const std::function<void(json&)>& edit, std::vector<std::string> parts) {
     json j = base;
     edit(j);
-    write_bytes(path, j.dump());
+    sstest::spit(path, j.dump());
     parts.push_back(path + ": ");
     return fails_with([&] { ss::parse_hf_config(path); }, parts);
   };
@@ -568,12 +557,12 @@ TEST(IoHfConfig, BadConfigsFailWithOneLine) {
   EXPECT_TRUE(fails([](json& j) { j["num_key_value_heads"] = 3; }, {"n_kv_heads (3)"}));
   EXPECT_TRUE(fails([](json& j) { j["max_position_embeddings"] = 0; }, {"max_seq_len"}));
 
-  write_bytes(path, "{\"hidden_size\": 64,\n  \"vocab_size\": 5\n");
+  sstest::spit(path, "{\"hidden_size\": 64,\n  \"vocab_size\": 5\n");
   EXPECT_TRUE(fails_with([&] { ss::parse_hf_config(path); },
                          {path + ": invalid JSON: parse error at line 3"}));
-  write_bytes(path, "");
+  sstest::spit(path, "");
   EXPECT_TRUE(fails_with([&] { ss::parse_hf_config(path); }, {path + ": invalid JSON"}));
-  write_bytes(path, "[]");
+  sstest::spit(path, "[]");
   EXPECT_TRUE(fails_with([&] { ss::parse_hf_config(path); }, {path + ": not a JSON object"}));
   EXPECT_TRUE(fails_with([&] { ss::parse_hf_config(dir + "/none.json"); },
                          {"cannot open " + dir + "/none.json"}));

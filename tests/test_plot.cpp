@@ -16,13 +16,7 @@ namespace {
 
 using namespace ss::plot;
 
-std::string slurp(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
+using sstest::slurp;
 // Width and height of a PNG as cairo decodes it; {-1, -1} if it does not.
 std::pair<int, int> png_size(const std::string& path) {
   cairo_surface_t* s = cairo_image_surface_create_from_png(path.c_str());

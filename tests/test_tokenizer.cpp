@@ -31,18 +31,8 @@ const std::string kTok512 = asset("models/stories260K/tok512.bin");
 const std::string kLlamaBin = asset("tokenizers/llama2/tokenizer.bin");
 const std::string kLlamaModel = asset("tokenizers/llama2/tokenizer.model");
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  EXPECT_TRUE(f.is_open()) << path;
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-void spit(const std::string& path, std::string_view data) {
-  std::ofstream(path, std::ios::binary) << data;
-}
-
+using sstest::slurp;
+using sstest::spit;
 const ss::Tokenizer& tok512() {
   static auto t = ss::load_tokenizer(kTok512);
   return *t;

@@ -10,11 +10,15 @@
 
 namespace sstest {
 
-static std::string slurp(const std::string& p) {
+std::string slurp(const std::string& p) {
   std::ifstream f(p, std::ios::binary);
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+void spit(const std::string& path, std::string_view data) {
+  std::ofstream(path, std::ios::binary) << data;
 }
 
 std::string temp_dir() {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -27,6 +28,10 @@ struct CliResult {
 };
 // Runs the sinkstream CLI with the given argument string (shell syntax).
 CliResult run_cli(const std::string& args, const std::string& stdin_text = "");
+
+// A whole file's bytes ("" when it cannot be read), and writing them.
+std::string slurp(const std::string& path);
+void spit(const std::string& path, std::string_view data);
 
 // A fresh temporary directory, removed at process exit.
 std::string temp_dir();
