@@ -84,7 +84,8 @@ TEST_F(GgufRoundTrip, F16AndQ8WithinTheirBounds) {
   };
   const double p32 = ppl(sstest::kStoriesBin), p8 = ppl(q8);
   EXPECT_NEAR(p8 / p32, 1.0, 0.005) << p8 << " vs " << p32;
-  for (auto& [name, t] : Model::load(q8)->checkpoint().tensors.tensors) {
+  const auto model = Model::load(q8);  // the range-for would outlive a temporary
+  for (auto& [name, t] : model->checkpoint().tensors.tensors) {
     const DType want = t.shape.size() < 2 ? DType::F32 : t.cols() % 32 ? DType::F16 : DType::Q8_0;
     EXPECT_EQ(t.dtype, want) << name;
   }
