@@ -175,7 +175,7 @@ TEST(Kernels, Activations) {
   for (Activation a :
        {Activation::SiLU, Activation::GELU, Activation::GELUTanh, Activation::ReLU}) {
     std::vector<float> g(xs, xs + 5), u(5, 2.0f);
-    be->activation(a, g.data(), u.data(), 5);
+    be->activation(a, g.data(), u.data(), g.data(), 5);
     for (int i = 0; i < 5; ++i) {
       const double x = xs[i];
       double y = 0;

@@ -261,6 +261,59 @@ void gpt2(const Fields& f, const std::string& path, ModelConfig& c) {
         ": scale_attn_weights=false is not supported");
 }
 
+// Names of the sinkstream family's enum fields, each list in enum order.
+constexpr const char* kNorms[] = {"rmsnorm", "layernorm"};
+constexpr const char* kActs[] = {"silu", "gelu", "gelu_tanh", "relu"};
+constexpr const char* kPositions[] = {"rope", "alibi", "learned", "none"};
+
+template <size_t N>
+int pick(const Fields& f, const std::string& path, const char* key, const char* const (&names)[N],
+         const char* fallback) {
+  const std::string v = f.get_string(key, fallback);
+  std::string all;
+  for (size_t i = 0; i < N; ++i) {
+    if (v == names[i]) return int(i);
+    all += (i ? ", " : "") + std::string(names[i]);
+  }
+  fail(path, ": field ", key, ": '", v, "' is not one of ", all);
+}
+
+// Models trained by sinkstream: a Llama-like decoder with every knob of the
+// sink study spelled out (see sinkstream_config_json).
+void sinkstream(const Fields& f, const std::string& path, ModelConfig& c) {
+  c.dim = f.get_int("hidden_size");
+  c.hidden_dim = f.get_int("intermediate_size");
+  c.n_layers = f.get_int("num_hidden_layers");
+  c.n_heads = f.get_int("num_attention_heads");
+  c.n_kv_heads = f.get_int("num_key_value_heads", c.n_heads);
+  c.head_dim = head_dim_of(f, path, c.dim, c.n_heads);
+  c.vocab_size = f.get_int("vocab_size");
+  c.max_seq_len = f.get_int("max_position_embeddings");
+  c.norm = NormKind(pick(f, path, "norm", kNorms, "rmsnorm"));
+  c.norm_eps = float(f.get_number("norm_eps", 1e-5));
+  c.post_norm = f.get_bool("post_norm", false);
+  c.act = Activation(pick(f, path, "hidden_act", kActs, "silu"));
+  c.gated_ffn = f.get_bool("gated_ffn", true);
+  c.position = PositionKind(pick(f, path, "position", kPositions, "rope"));
+  c.rope_theta = f.get_number("rope_theta", 10000.0);
+  c.alibi_bias_max = float(f.get_number("alibi_bias_max", 8));
+  try {
+    c.attn_op = parse_attn_op(f.get_string("attn_op", "softmax"));
+  } catch (const Error& e) {
+    fail(path, ": field attn_op: ", e.what());
+  }
+  c.attn_logn_bias = f.get_bool("attn_logn_bias", false);
+  c.attn_gate = f.get_bool("attn_gate", false);
+  c.kv_bias = f.get_bool("kv_bias", false);
+  c.sink_logits = f.get_bool("sink_logits", false);
+  c.prefix_lm = f.get_int("prefix_lm", 0);
+  c.sliding_window = f.get_int("sliding_window", 0);
+  c.sink_token_id = f.get_int("sink_token_id", -1);
+  c.tied_embeddings = f.get_bool("tie_word_embeddings", true);
+  c.bos_id = f.get_token("bos_token_id", 1);
+  c.eos_id = f.get_token("eos_token_id", 2);
+}
+
 struct Family {
   const char* model_type;
   const char* architecture;  // the HF class name
@@ -268,10 +321,15 @@ struct Family {
 };
 
 constexpr Family kFamilies[] = {
-    {"llama", "LlamaForCausalLM", llama_like}, {"mistral", "MistralForCausalLM", llama_like},
-    {"qwen2", "Qwen2ForCausalLM", llama_like}, {"gpt_neox", "GPTNeoXForCausalLM", gpt_neox},
-    {"falcon", "FalconForCausalLM", falcon},   {"mpt", "MPTForCausalLM", mpt},
-    {"bloom", "BloomForCausalLM", bloom},      {"gpt2", "GPT2LMHeadModel", gpt2},
+    {"llama", "LlamaForCausalLM", llama_like},
+    {"mistral", "MistralForCausalLM", llama_like},
+    {"qwen2", "Qwen2ForCausalLM", llama_like},
+    {"gpt_neox", "GPTNeoXForCausalLM", gpt_neox},
+    {"falcon", "FalconForCausalLM", falcon},
+    {"mpt", "MPTForCausalLM", mpt},
+    {"bloom", "BloomForCausalLM", bloom},
+    {"gpt2", "GPT2LMHeadModel", gpt2},
+    {"sinkstream", "SinkstreamForCausalLM", sinkstream},
 };
 
 }  // namespace
@@ -280,6 +338,43 @@ std::string supported_families() {
   std::string s;
   for (const Family& f : kFamilies) s += (s.empty() ? "" : ", ") + std::string(f.model_type);
   return s;
+}
+
+std::string sinkstream_config_json(const ModelConfig& c) {
+  check(c.rope_layout == RopeLayout::RotateHalf && c.rotary_dim == 0 && c.clip_qkv == 0 &&
+            !c.parallel_residual && !c.alibi_scaled,
+        "config.json: the sinkstream family has no partial rotary, interleaved RoPE, clip_qkv, "
+        "parallel residual or scaled ALiBi");
+  const json j = {{"architectures", {"SinkstreamForCausalLM"}},
+                  {"model_type", "sinkstream"},
+                  {"hidden_size", c.dim},
+                  {"intermediate_size", c.hidden_dim},
+                  {"num_hidden_layers", c.n_layers},
+                  {"num_attention_heads", c.n_heads},
+                  {"num_key_value_heads", c.n_kv_heads},
+                  {"head_dim", c.head_dim},
+                  {"vocab_size", c.vocab_size},
+                  {"max_position_embeddings", c.max_seq_len},
+                  {"norm", kNorms[int(c.norm)]},
+                  {"norm_eps", c.norm_eps},
+                  {"post_norm", c.post_norm},
+                  {"hidden_act", kActs[int(c.act)]},
+                  {"gated_ffn", c.gated_ffn},
+                  {"position", kPositions[int(c.position)]},
+                  {"rope_theta", c.rope_theta},
+                  {"alibi_bias_max", c.alibi_bias_max},
+                  {"attn_op", attn_op_name(c.attn_op)},
+                  {"attn_logn_bias", c.attn_logn_bias},
+                  {"attn_gate", c.attn_gate},
+                  {"kv_bias", c.kv_bias},
+                  {"sink_logits", c.sink_logits},
+                  {"prefix_lm", c.prefix_lm},
+                  {"sliding_window", c.sliding_window},
+                  {"sink_token_id", c.sink_token_id},
+                  {"tie_word_embeddings", c.tied_embeddings},
+                  {"bos_token_id", c.bos_id},
+                  {"eos_token_id", c.eos_id}};
+  return j.dump(2) + "\n";
 }
 
 ModelConfig parse_hf_config(const std::string& path) {

@@ -4,6 +4,31 @@
 
 namespace ss {
 
+namespace {
+constexpr std::pair<AttnOp, const char*> kAttnOps[] = {
+    {AttnOp::Softmax, "softmax"}, {AttnOp::Softmax1, "softmax1"},
+    {AttnOp::Sigmoid, "sigmoid"}, {AttnOp::SigmoidNorm, "sigmoid_norm"},
+    {AttnOp::Elu1, "elu1"},       {AttnOp::Elu1Norm, "elu1_norm"},
+};
+}  // namespace
+
+bool normalises(AttnOp op) { return op != AttnOp::Sigmoid && op != AttnOp::Elu1; }
+
+const char* attn_op_name(AttnOp op) {
+  for (auto [o, name] : kAttnOps)
+    if (o == op) return name;
+  return "?";
+}
+
+AttnOp parse_attn_op(const std::string& name) {
+  std::string all;
+  for (auto [o, n] : kAttnOps) {
+    if (name == n) return o;
+    all += (all.empty() ? "" : ", ") + std::string(n);
+  }
+  fail("unknown attention op '", name, "' (supported: ", all, ")");
+}
+
 void ModelConfig::validate() const {
   check(dim > 0 && hidden_dim > 0 && n_layers > 0 && n_heads > 0 && vocab_size > 0,
         "model config: dim, hidden_dim, n_layers, n_heads and vocab_size must be positive");
@@ -19,6 +44,12 @@ void ModelConfig::validate() const {
   check(norm_eps > 0, "model config: norm eps must be positive");
   check(clip_qkv >= 0 && alibi_bias_max > 0 && sliding_window >= 0,
         "model config: clip_qkv, alibi_bias_max and sliding_window must not be negative");
+  check(prefix_lm >= 0 && prefix_lm <= max_seq_len, "model config: prefix_lm (", prefix_lm,
+        ") must be in 0..max_seq_len");
+  check(sink_token_id < vocab_size, "model config: sink_token_id (", sink_token_id,
+        ") is outside the vocabulary");
+  check(!attn_logn_bias || attn_op == AttnOp::Sigmoid || attn_op == AttnOp::SigmoidNorm,
+        "model config: the -log n bias is for the sigmoid ops");
   check(dim < (1 << 20) && hidden_dim < (1 << 20) && n_layers < 4096 && vocab_size < (1 << 24),
         "model config: sizes are implausibly large");
 }

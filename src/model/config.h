@@ -21,6 +21,19 @@ enum class PositionKind {
 };
 
 enum class NormKind { RMSNorm, LayerNorm };
+
+// What turns a query's scores into attention weights (Gu et al. section 6).
+enum class AttnOp {
+  Softmax,      // exp(s) / sum exp(s)
+  Softmax1,     // exp(s) / (1 + sum exp(s)): a zero logit that attends nothing
+  Sigmoid,      // sigmoid(s), no normalisation
+  SigmoidNorm,  // sigmoid(s) / sum sigmoid(s)
+  Elu1,         // elu(s) + 1, no normalisation (linear attention)
+  Elu1Norm,     // (elu(s) + 1) / sum (elu(s) + 1)
+};
+bool normalises(AttnOp op);
+const char* attn_op_name(AttnOp op);
+AttnOp parse_attn_op(const std::string& name);  // one-line ss::Error listing the ops
 enum class Activation { SiLU, GELU, GELUTanh, ReLU };
 
 struct ModelConfig {
@@ -46,6 +59,14 @@ struct ModelConfig {
   float alibi_bias_max = 8;   // ALiBi slopes 2^(-max*h/n) (MPT's alibi_bias_max)
   bool alibi_scaled = false;  // ALiBi bias also divided by sqrt(head_dim) (Falcon)
   int sliding_window = 0;     // attention span the model was trained with (Mistral); 0: none
+  AttnOp attn_op = AttnOp::Softmax;
+  bool attn_logn_bias = false;  // sigmoid ops: scores - log(number of keys seen)
+  bool attn_gate = false;       // attention output * sigmoid(x W_g) (gated attention)
+  bool kv_bias = false;         // a learned key/value slot every query sees (Gu et al.)
+  bool sink_logits = false;     // per-head learned sink logits (gpt-oss; also found by tensor)
+  bool post_norm = false;       // x = norm(x + block(x)) instead of x + block(norm(x))
+  int prefix_lm = 0;            // the first p tokens attend each other both ways; 0: causal
+  int sink_token_id = -1;       // a learned sink token that starts every stream; -1: none
   bool tied_embeddings = true;
   int bos_id = 1;
   int eos_id = 2;

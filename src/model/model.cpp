@@ -14,20 +14,43 @@ Workspace::Workspace(const ModelConfig& c, int n)
       xb(size_t(n) * c.dim),
       xb2(size_t(n) * c.dim),
       q(size_t(n) * c.q_dim()),
-      q_sink(size_t(c.q_dim())),
+      q_sink(size_t(n) * c.q_dim()),
       k(size_t(n) * c.kv_dim()),
       v(size_t(n) * c.kv_dim()),
       att(size_t(n) * c.q_dim()),
+      g(c.attn_gate ? size_t(n) * c.q_dim() : 0),
       gate(size_t(n) * c.hidden_dim),
       up(size_t(n) * c.hidden_dim),
       steps(n),
       win(n),
       sink(n) {}
 
+Tape::Tape(const ModelConfig& c, int n) : T(n), layers(c.n_layers) {
+  const size_t d = size_t(n) * c.dim, q = size_t(n) * c.q_dim(), kv = size_t(n) * c.kv_dim(),
+               h = size_t(n) * c.hidden_dim;
+  for (Layer& L : layers) {
+    for (auto* b : {&L.n1_in, &L.a_in, &L.n2_in, &L.f_in}) b->resize(d);
+    for (auto* b : {&L.q, &L.att, &L.o_in}) b->resize(q);
+    if (c.attn_gate) L.g.resize(q);
+    for (auto* b : {&L.gate, &L.up, &L.h}) b->resize(h);
+  }
+  for (auto* b : {&xf_in, &xf, &dx, &dy, &dt}) b->resize(d);
+  for (auto* b : {&datt, &dq}) b->resize(q);
+  for (auto* b : {&dk, &dv, &dK, &dV}) b->resize(kv);
+  for (auto* b : {&dg, &dh, &du}) b->resize(std::max(h, q));
+}
+
+float* GradBuffer::of(const void* param) const {
+  const float* p = static_cast<const float*>(param);
+  check(p >= params && p < params + n, "backward: a parameter is not in the training buffer");
+  return grads + (p - params);
+}
+
 const float* Model::vec(const std::string& name, int64_t n, bool required) {
   const TensorStore& ts = ckpt_.tensors;
   if (!required && !ts.find(name)) return nullptr;
   const Tensor& t = ts.get(name, {n});
+  if (t.dtype == DType::F32) return static_cast<const float*>(t.data);  // trainable in place
   std::vector<float>& w = owned_.emplace_back(n);
   dequantize_row(t, 0, w.data());
   return w.data();
@@ -68,7 +91,12 @@ Model::Model(Checkpoint ckpt) : ckpt_(std::move(ckpt)) {
       L.k = linear(p + "self_attn.k_proj", kvd, d);
       L.v = linear(p + "self_attn.v_proj", kvd, d);
       L.o = linear(p + "self_attn.o_proj", d, qd);
-      L.sinks = vec(p + "self_attn.sinks", c.n_heads, false);
+      L.sinks = vec(p + "self_attn.sinks", c.n_heads, c.sink_logits);
+      if (c.attn_gate) L.g = linear(p + "self_attn.g_proj", qd, d);
+      if (c.kv_bias) {
+        L.kv_bias_k = vec(p + "self_attn.kv_bias_k", kvd, true);
+        L.kv_bias_v = vec(p + "self_attn.kv_bias_v", kvd, true);
+      }
       L.gate = linear(p + "mlp.gate_proj", c.hidden_dim, d, c.gated_ffn);
       L.up = linear(p + "mlp.up_proj", c.hidden_dim, d);
       L.down = linear(p + "mlp.down_proj", d, c.hidden_dim);
@@ -105,6 +133,34 @@ void Model::apply_linear(Backend& be, const Linear& l, const float* x, float* y,
   if (l.b) be.add_bias(y, l.b, T, int(l.w->rows()));
 }
 
+AttentionParams Model::attention_params(const Layer& L) const {
+  const ModelConfig& c = config();
+  AttentionParams ap{c.n_heads, c.n_kv_heads, c.head_dim};
+  ap.alibi_slopes = alibi_.empty() ? nullptr : alibi_.data();
+  ap.alibi_scale = c.alibi_scaled ? 1.0f / std::sqrt(float(c.head_dim)) : 1.0f;
+  ap.sink_logits = L.sinks;
+  ap.op = c.attn_op;
+  ap.logn_bias = c.attn_logn_bias;
+  ap.kv_bias_k = L.kv_bias_k;
+  ap.kv_bias_v = L.kv_bias_v;
+  return ap;
+}
+
+KvStep Model::masked_step(const KvCache& cache, int64_t t) const {
+  const ModelConfig& c = config();
+  KvStep s = cache.step(t);
+  if (t < c.prefix_lm) {  // the prefix sees all of itself, in slots 0..p-1
+    s.segments[0] = {0, c.prefix_lm, false};
+    s.n_segments = 1;
+    s.kept = c.prefix_lm;
+  } else if (c.sliding_window > 0 && s.kept > c.sliding_window && s.n_segments == 1) {
+    // A cache that holds more than the window (dense): its last w slots.
+    s.segments[0].first_slot += s.kept - c.sliding_window;
+    s.segments[0].count = s.kept = c.sliding_window;
+  }
+  return s;
+}
+
 void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* tokens, int T,
                     float* logits, bool all_logits) const {
   const ModelConfig& c = config();
@@ -113,11 +169,19 @@ void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* token
   check(T > 0 && T <= ws.max_tokens, "forward: ", T, " tokens for a workspace of ", ws.max_tokens);
   cache.reserve(T);
   const int64_t t0 = cache.n_seen();
+  Tape* tape = ws.tape;
+  check(!tape || (t0 == 0 && T == tape->T && all_logits && logits), "forward: a tape records ",
+        "one whole sample from position 0 with all logits");
+  // A prefix-LM prefix attends forwards, so it arrives whole and stays in slots 0..p-1.
+  const int prefix = int(std::clamp<int64_t>(c.prefix_lm - t0, 0, T));
+  check(prefix == 0 || (t0 == 0 && T >= c.prefix_lm && cache.capacity() >= c.prefix_lm),
+        "a prefix-LM model takes its first ", c.prefix_lm,
+        " tokens in one call, into a cache of at least as many slots");
 
   // Per token: which slots it sees, and the angles of its one or two query rotations.
   std::vector<KvStep>& steps = ws.steps;
   for (int i = 0; i < T; ++i) {
-    steps[i] = cache.step(t0 + i);
+    steps[i] = masked_step(cache, t0 + i);
     if (!rope) continue;
     rope_angles(steps[i].window_pos, c.rot_dim(), c.rope_theta, ws.win[i]);
     if (steps[i].sink_pos != steps[i].window_pos)
@@ -143,19 +207,24 @@ void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* token
   }
   if (ws.hook && ws.probs.size() < size_t(c.n_heads) * cache.capacity())
     ws.probs.resize(size_t(c.n_heads) * cache.capacity());
+  const size_t Td = size_t(T) * d, Tq = size_t(T) * qd, Th = size_t(T) * c.hidden_dim;
+  auto save = [](const std::vector<float>& from, size_t n, std::vector<float>& to) {
+    std::copy_n(from.begin(), n, to.begin());
+  };
 
   for (int l = 0; l < c.n_layers; ++l) {
     const Layer& L = layers_[l];
-    const AttentionParams ap{c.n_heads,
-                             c.n_kv_heads,
-                             hd,
-                             alibi_.empty() ? nullptr : alibi_.data(),
-                             c.alibi_scaled ? 1.0f / std::sqrt(float(hd)) : 1.0f,
-                             L.sinks};
-    apply_norm(be, L.attn_norm, ws.x.data(), ws.xb.data(), T);
-    apply_linear(be, L.q, ws.xb.data(), ws.q.data(), T);
-    apply_linear(be, L.k, ws.xb.data(), ws.k.data(), T);
-    apply_linear(be, L.v, ws.xb.data(), ws.v.data(), T);
+    Tape::Layer* tl = tape ? &tape->layers[l] : nullptr;
+    const AttentionParams ap = attention_params(L);
+    // Attention input: norm(x) (pre-norm) or x itself (post-norm).
+    if (tl && !c.post_norm) save(ws.x, Td, tl->n1_in);
+    if (!c.post_norm) apply_norm(be, L.attn_norm, ws.x.data(), ws.xb.data(), T);
+    const float* a_in = c.post_norm ? ws.x.data() : ws.xb.data();
+    if (tl) std::copy_n(a_in, Td, tl->a_in.begin());
+    apply_linear(be, L.q, a_in, ws.q.data(), T);
+    apply_linear(be, L.k, a_in, ws.k.data(), T);
+    apply_linear(be, L.v, a_in, ws.v.data(), T);
+    if (L.g.w) apply_linear(be, L.g, a_in, ws.g.data(), T);
     if (c.clip_qkv > 0) {
       for (auto [buf, n] : {std::pair{ws.q.data(), qd}, {ws.k.data(), kvd}, {ws.v.data(), kvd}})
         for (float* f = buf; f < buf + size_t(T) * n; ++f)
@@ -163,18 +232,16 @@ void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* token
     }
     float* K = cache.k(l);
     float* V = cache.v(l);
-    // Token by token: write its keys, then attend. A later token of the chunk
-    // may evict a slot an earlier one still needed, so the order matters.
-    for (int i = 0; i < T; ++i) {
+    // Rotates token i's query and key and writes its key and value to its slot.
+    auto write = [&](int i) {
       const KvStep& s = steps[i];
       float* q = ws.q.data() + size_t(i) * qd;
       float* k = ws.k.data() + size_t(i) * kvd;
-      const float* q_sink = q;
       if (rope) {
         if (s.sink_pos != s.window_pos) {
-          std::memcpy(ws.q_sink.data(), q, sizeof(float) * qd);
-          be.rope(ws.q_sink.data(), c.n_heads, hd, c.rot_dim(), c.rope_layout, ws.sink[i]);
-          q_sink = ws.q_sink.data();
+          std::memcpy(ws.q_sink.data() + size_t(i) * qd, q, sizeof(float) * qd);
+          be.rope(ws.q_sink.data() + size_t(i) * qd, c.n_heads, hd, c.rot_dim(), c.rope_layout,
+                  ws.sink[i]);
         }
         be.rope(q, c.n_heads, hd, c.rot_dim(), c.rope_layout, ws.win[i]);
         be.rope(k, c.n_kv_heads, hd, c.rot_dim(), c.rope_layout, ws.win[i]);
@@ -185,29 +252,62 @@ void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* token
         std::memcpy(K + dst, k + h * hd, sizeof(float) * hd);
         std::memcpy(V + dst, ws.v.data() + size_t(i) * kvd + h * hd, sizeof(float) * hd);
       }
+    };
+    for (int i = 0; i < prefix; ++i) write(i);
+    // Token by token: write its keys, then attend. A later token of the chunk
+    // may evict a slot an earlier one still needed, so the order matters.
+    for (int i = 0; i < T; ++i) {
+      if (i >= prefix) write(i);
+      const KvStep& s = steps[i];
+      const float* q = ws.q.data() + size_t(i) * qd;
+      const float* q_sink =
+          rope && s.sink_pos != s.window_pos ? ws.q_sink.data() + size_t(i) * qd : q;
       KvView view{K, V, cache.capacity(), s.segments.data(), s.n_segments, s.kept};
       float* probs = ws.hook ? ws.probs.data() : nullptr;
       be.attention(q, q_sink, view, ap, ws.att.data() + size_t(i) * qd, probs);
       if (probs) ws.hook(l, t0 + i, s, probs);
     }
+    if (tl) {
+      save(ws.q, Tq, tl->q);
+      save(ws.att, Tq, tl->att);
+      if (L.g.w) save(ws.g, Tq, tl->g);
+    }
+    if (L.g.w)  // gated attention: att * sigmoid(g)
+      for (size_t i = 0; i < Tq; ++i) ws.att[i] /= 1.0f + std::exp(-ws.g[i]);
+    if (tl) save(ws.att, Tq, tl->o_in);
     apply_linear(be, L.o, ws.att.data(), ws.xb.data(), T);
 
     // FFN input: the residual stream after attention, or (parallel) before it.
     if (!c.parallel_residual)
-      for (size_t i = 0; i < size_t(T) * d; ++i) ws.x[i] += ws.xb[i];
-    apply_norm(be, L.ffn_norm.g ? L.ffn_norm : L.attn_norm, ws.x.data(), ws.xb2.data(), T);
+      for (size_t i = 0; i < Td; ++i) ws.x[i] += ws.xb[i];
+    if (c.post_norm) {  // x = norm1(x + attn(x)); the FFN reads x
+      if (tl) save(ws.x, Td, tl->n1_in);
+      apply_norm(be, L.attn_norm, ws.x.data(), ws.xb2.data(), T);
+      std::copy_n(ws.xb2.begin(), Td, ws.x.begin());
+    } else {
+      if (tl) save(ws.x, Td, tl->n2_in);
+      apply_norm(be, L.ffn_norm.g ? L.ffn_norm : L.attn_norm, ws.x.data(), ws.xb2.data(), T);
+    }
+    if (tl) save(ws.xb2, Td, tl->f_in);
     float* h = ws.gate.data();
     if (L.gate.w) {
       apply_linear(be, L.gate, ws.xb2.data(), h, T);
       apply_linear(be, L.up, ws.xb2.data(), ws.up.data(), T);
-      be.activation(c.act, h, ws.up.data(), int64_t(T) * c.hidden_dim);
+      if (tl) save(ws.gate, Th, tl->gate), save(ws.up, Th, tl->up);
+      be.activation(c.act, h, ws.up.data(), h, int64_t(T) * c.hidden_dim);
     } else {
       apply_linear(be, L.up, ws.xb2.data(), h, T);
-      be.activation(c.act, h, nullptr, int64_t(T) * c.hidden_dim);
+      if (tl) save(ws.gate, Th, tl->gate);
+      be.activation(c.act, h, nullptr, h, int64_t(T) * c.hidden_dim);
     }
+    if (tl) save(ws.gate, Th, tl->h);
     apply_linear(be, L.down, h, ws.xb2.data(), T);
-    for (size_t i = 0; i < size_t(T) * d; ++i)
-      ws.x[i] += ws.xb2[i] + (c.parallel_residual ? ws.xb[i] : 0.0f);
+    for (size_t i = 0; i < Td; ++i) ws.x[i] += ws.xb2[i] + (c.parallel_residual ? ws.xb[i] : 0.0f);
+    if (c.post_norm) {  // x = norm2(x + ffn(x))
+      if (tl) save(ws.x, Td, tl->n2_in);
+      apply_norm(be, L.ffn_norm, ws.x.data(), ws.xb2.data(), T);
+      std::copy_n(ws.xb2.begin(), Td, ws.x.begin());
+    }
     if (ws.probe) ws.probe(l, t0, T, {ws.x.data(), ws.q.data(), ws.k.data(), ws.v.data()});
   }
   cache.advance(T);
@@ -215,8 +315,140 @@ void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* token
 
   const int first = all_logits ? 0 : T - 1;
   const int rows = T - first;
+  if (tape) save(ws.x, Td, tape->xf_in);
   apply_norm(be, final_norm_, ws.x.data() + size_t(first) * d, ws.xb.data(), rows);
+  if (tape) save(ws.xb, Td, tape->xf);
   be.matmul(*lm_head_, ws.xb.data(), logits, rows);
+}
+
+void Model::backward(Backend& be, Workspace& ws, const KvCache& cache, const int* tokens, int T,
+                     const float* dlogits, const GradBuffer& g) const {
+  const ModelConfig& c = config();
+  Tape* tape = ws.tape;
+  check(tape && T == tape->T && cache.n_seen() == T, "backward: no tape of this forward call");
+  check(!c.parallel_residual && c.clip_qkv == 0 && !embed_norm_.g,
+        "backward: parallel residuals, clip_qkv and embedding norms are inference-only");
+  const int d = c.dim, hd = c.head_dim, kvd = c.kv_dim(), qd = c.q_dim();
+  const size_t Td = size_t(T) * d;
+  const bool rope = c.position == PositionKind::Rope;
+  Tape& tp = *tape;
+  auto norm_bwd = [&](const Norm& n, const float* x, const float* dy, float* dx) {
+    be.norm_backward(c.norm, x, n.g, dy, dx, g.of(n.g), n.b ? g.of(n.b) : nullptr, T, d,
+                     c.norm_eps);
+  };
+  // dx = dy W (or dx += when accumulate) and the weight's and bias's gradients.
+  auto linear_bwd = [&](const Linear& l, const float* x, const float* dy, float* dx,
+                        bool accumulate) {
+    const int out = int(l.w->rows()), in = int(l.w->cols());
+    float* tmp = accumulate ? tp.dt.data() : dx;
+    if (accumulate) check(tp.dt.size() >= size_t(T) * in, "backward: scratch too small");
+    be.matmul_backward(*l.w, x, dy, tmp, g.of(l.w->data), T);
+    if (accumulate)
+      for (size_t i = 0; i < size_t(T) * in; ++i) dx[i] += tmp[i];
+    if (l.b) {
+      float* db = g.of(l.b);
+      for (int t = 0; t < T; ++t)
+        for (int o = 0; o < out; ++o) db[o] += dy[size_t(t) * out + o];
+    }
+  };
+  float* dx = tp.dx.data();  // gradient of the residual stream
+  float* dy = tp.dy.data();
+
+  // Logits = lm_head(norm(x)).
+  be.matmul_backward(*lm_head_, tp.xf.data(), dlogits, dy, g.of(lm_head_->data), T);
+  norm_bwd(final_norm_, tp.xf_in.data(), dy, dx);
+
+  for (int l = c.n_layers - 1; l >= 0; --l) {
+    const Layer& L = layers_[l];
+    const Tape::Layer& tl = tp.layers[l];
+    const AttentionParams ap = attention_params(L);
+    // FFN block: from the gradient of its output, adds the gradient of its input to dfin.
+    auto ffn_bwd = [&](const float* dout, float* dfin) {
+      const int64_t n = int64_t(T) * c.hidden_dim;
+      linear_bwd(L.down, tl.h.data(), dout, tp.dh.data(), false);
+      if (L.gate.w) {
+        be.activation_backward(c.act, tl.gate.data(), tl.up.data(), tp.dh.data(), tp.dg.data(),
+                               tp.du.data(), n);
+        linear_bwd(L.gate, tl.f_in.data(), tp.dg.data(), dfin, true);
+        linear_bwd(L.up, tl.f_in.data(), tp.du.data(), dfin, true);
+      } else {
+        be.activation_backward(c.act, tl.gate.data(), nullptr, tp.dh.data(), tp.dg.data(), nullptr,
+                               n);
+        linear_bwd(L.up, tl.f_in.data(), tp.dg.data(), dfin, true);
+      }
+    };
+    // Attention block: likewise.
+    auto attn_bwd = [&](const float* dout, float* dain) {
+      float* datt = tp.datt.data();
+      linear_bwd(L.o, tl.o_in.data(), dout, datt, false);
+      if (L.g.w) {  // o_in = att * sigmoid(g)
+        float* dgate = tp.dg.data();
+        for (size_t i = 0; i < size_t(T) * qd; ++i) {
+          const float s = 1.0f / (1.0f + std::exp(-tl.g[i]));
+          dgate[i] = datt[i] * tl.att[i] * s * (1 - s);
+          datt[i] *= s;
+        }
+        linear_bwd(L.g, tl.a_in.data(), dgate, dain, true);
+      }
+      std::fill(tp.dK.begin(), tp.dK.end(), 0.0f);
+      std::fill(tp.dV.begin(), tp.dV.end(), 0.0f);
+      float* dsink = L.sinks ? g.of(L.sinks) : nullptr;
+      float* dkb_k = L.kv_bias_k ? g.of(L.kv_bias_k) : nullptr;
+      float* dkb_v = L.kv_bias_v ? g.of(L.kv_bias_v) : nullptr;
+      for (int i = 0; i < T; ++i) {
+        const KvStep& s = ws.steps[i];
+        const KvView view{cache.k(l),        cache.v(l),   cache.capacity(),
+                          s.segments.data(), s.n_segments, s.kept};
+        be.attention_backward(tl.q.data() + size_t(i) * qd, view, ap, datt + size_t(i) * qd,
+                              tp.dq.data() + size_t(i) * qd, tp.dK.data(), tp.dV.data(), dsink,
+                              dkb_k, dkb_v);
+      }
+      // Cache layout [kv head][slot][hd] back to tokens; rotations undone.
+      for (int i = 0; i < T; ++i) {
+        for (int h = 0; h < c.n_kv_heads; ++h) {
+          const size_t at = (size_t(h) * cache.capacity() + i) * hd;
+          std::copy_n(tp.dK.begin() + at, hd, tp.dk.begin() + size_t(i) * kvd + h * hd);
+          std::copy_n(tp.dV.begin() + at, hd, tp.dv.begin() + size_t(i) * kvd + h * hd);
+        }
+        if (rope) {
+          be.rope(tp.dq.data() + size_t(i) * qd, c.n_heads, hd, c.rot_dim(), c.rope_layout,
+                  ws.win[i], true);
+          be.rope(tp.dk.data() + size_t(i) * kvd, c.n_kv_heads, hd, c.rot_dim(), c.rope_layout,
+                  ws.win[i], true);
+        }
+      }
+      linear_bwd(L.q, tl.a_in.data(), tp.dq.data(), dain, true);
+      linear_bwd(L.k, tl.a_in.data(), tp.dk.data(), dain, true);
+      linear_bwd(L.v, tl.a_in.data(), tp.dv.data(), dain, true);
+    };
+
+    if (!c.post_norm) {
+      // x1 = x + attn(norm1(x)); out = x1 + ffn(norm2(x1)).
+      std::fill_n(dy, Td, 0.0f);
+      ffn_bwd(dx, dy);
+      norm_bwd(L.ffn_norm, tl.n2_in.data(), dy, tp.dt.data());
+      for (size_t i = 0; i < Td; ++i) dx[i] += tp.dt[i];
+      std::fill_n(dy, Td, 0.0f);
+      attn_bwd(dx, dy);
+      norm_bwd(L.attn_norm, tl.n1_in.data(), dy, tp.dt.data());
+      for (size_t i = 0; i < Td; ++i) dx[i] += tp.dt[i];
+    } else {
+      // x1 = norm1(x + attn(x)); out = norm2(x1 + ffn(x1)).
+      norm_bwd(L.ffn_norm, tl.n2_in.data(), dx, dy);
+      std::copy_n(dy, Td, dx);
+      ffn_bwd(dy, dx);
+      norm_bwd(L.attn_norm, tl.n1_in.data(), dx, dy);
+      std::copy_n(dy, Td, dx);
+      attn_bwd(dy, dx);
+    }
+  }
+  float* demb = g.of(embed_->data);
+  float* dpos = positions_ ? g.of(positions_->data) : nullptr;
+  for (int i = 0; i < T; ++i)
+    for (int j = 0; j < d; ++j) {
+      demb[size_t(tokens[i]) * d + j] += dx[size_t(i) * d + j];
+      if (dpos) dpos[size_t(i) * d + j] += dx[size_t(i) * d + j];
+    }
 }
 
 }  // namespace ss

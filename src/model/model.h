@@ -1,8 +1,10 @@
-// The one model definition: a pre-norm decoder whose family quirks are
-// ModelConfig switches (RMSNorm/LayerNorm, RoPE/ALiBi/learned/no positions,
-// partial rotary, GQA/MQA, biases, gated or plain FFN, parallel residual,
-// clip_qkv, sink logits). Decode (T=1) and prefill (T>1) are the same code;
-// the backend picks GEMV or GEMM by T. Tensors use the canonical names of
+// The one model definition: a decoder whose family quirks and training knobs
+// are ModelConfig switches (pre/post norm, RMSNorm/LayerNorm, RoPE/ALiBi/
+// learned/no positions, partial rotary, GQA/MQA, biases, gated or plain FFN,
+// parallel residual, clip_qkv, attention ops, sink logits, kv-bias slot,
+// output gate, prefix-LM and sliding masks). Decode (T=1), prefill (T>1) and
+// training are the same code; the backend picks GEMV or GEMM by T, and
+// backward mirrors forward. Tensors use the canonical names of
 // io/checkpoint.h.
 #pragma once
 #include <functional>
@@ -34,15 +36,42 @@ struct LayerActivations {
 // at text positions t0..t0+T-1. Off (empty) in normal runs.
 using ActivationHook = std::function<void(int layer, int64_t t0, int T, const LayerActivations&)>;
 
+// What the backward pass needs from one forward call over a whole sample
+// (positions 0..T-1 into an empty dense cache, which keeps the keys and
+// values), plus its gradient scratch. Per layer: the inputs of the two norms
+// and of the two blocks, the rotated queries, the attention output before
+// and after the gate, and the FFN's pre-activations and activations.
+struct Tape {
+  Tape(const ModelConfig& c, int T);
+  int T;
+  struct Layer {
+    std::vector<float> n1_in, a_in, q, att, g, o_in, n2_in, f_in, gate, up, h;
+  };
+  std::vector<Layer> layers;
+  std::vector<float> xf_in, xf;  // the final norm's input and output
+  // Gradient scratch.
+  std::vector<float> dx, dy, dt, datt, dq, dk, dv, dK, dV, dg, dh, du;
+};
+
+// Where each parameter's gradient lives: every trainable tensor is f32 in
+// one buffer, and its gradient at the same offset in another.
+struct GradBuffer {
+  const float* params;
+  float* grads;
+  size_t n;
+  float* of(const void* param) const;  // one-line ss::Error if outside params
+};
+
 // Activation buffers for up to max_tokens tokens per forward call.
 struct Workspace {
   Workspace(const ModelConfig& c, int max_tokens);
   int max_tokens;
-  std::vector<float> x, xb, xb2, q, q_sink, k, v, att, gate, up, probs;
+  std::vector<float> x, xb, xb2, q, q_sink, k, v, att, g, gate, up, probs;
   std::vector<KvStep> steps;
   std::vector<RopeAngles> win, sink;
   AttentionHook hook;
   ActivationHook probe;
+  Tape* tape = nullptr;  // set: forward records what backward needs
 };
 
 class Model {
@@ -61,6 +90,12 @@ class Model {
   void forward(Backend& be, Workspace& ws, KvCache& cache, const int* tokens, int T, float* logits,
                bool all_logits) const;
 
+  // Accumulates into g the parameter gradients of the forward call just made
+  // with ws.tape set (all logits of T tokens from position 0 into an empty
+  // dense cache), given dlogits [T][vocab]. The tape holds the scratch.
+  void backward(Backend& be, Workspace& ws, const KvCache& cache, const int* tokens, int T,
+                const float* dlogits, const GradBuffer& g) const;
+
  private:
   // A norm's gain and optional bias, widened to f32.
   struct Norm {
@@ -72,15 +107,20 @@ class Model {
     const float* b = nullptr;
   };
   struct Layer {
-    Norm attn_norm, ffn_norm;           // ffn_norm.g null: parallel blocks share attn_norm
-    Linear q, k, v, o, gate, up, down;  // gate.w null: ungated FFN
-    const float* sinks = nullptr;       // per-head sink logits (gpt-oss)
+    Norm attn_norm, ffn_norm;      // ffn_norm.g null: parallel blocks share attn_norm
+    Linear q, k, v, o, g;          // g.w: the attention output gate
+    Linear gate, up, down;         // gate.w null: ungated FFN
+    const float* sinks = nullptr;  // per-head sink logits (gpt-oss)
+    const float *kv_bias_k = nullptr, *kv_bias_v = nullptr;  // the learned kv slot
   };
   Norm norm(const std::string& name, bool required);
   Linear linear(const std::string& name, int64_t out, int64_t in, bool required = true);
   const float* vec(const std::string& name, int64_t n, bool required);
   void apply_norm(Backend& be, const Norm& n, const float* x, float* y, int T) const;
   void apply_linear(Backend& be, const Linear& l, const float* x, float* y, int T) const;
+  AttentionParams attention_params(const Layer& L) const;
+  // The slots token t attends: the cache's, narrowed by the model's mask.
+  KvStep masked_step(const KvCache& cache, int64_t t) const;
 
   Checkpoint ckpt_;
   std::vector<Layer> layers_;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "model/params.h"
 
 namespace ss {
 
@@ -44,42 +45,36 @@ Checkpoint random_llama(const ModelConfig& c, uint64_t seed, DType dtype) {
   ck.format = "random";
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> g(0.0f, 1.0f);
-  auto add = [&](const std::string& name, std::vector<int64_t> shape, float scale, float mean) {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    std::vector<float> f(n);
-    for (float& v : f) v = mean + scale * g(rng);
-    ck.tensors.tensors.emplace_back(name, encode(f, std::move(shape), dtype, ck.tensors));
-  };
   // LayerNorm families (NeoX, Falcon, BLOOM, GPT-2) carry biases everywhere.
-  const bool biases = c.norm == NormKind::LayerNorm;
-  auto linear = [&](const std::string& name, int64_t out, int64_t in, float scale) {
-    add(name + ".weight", {out, in}, scale, 0);
-    if (biases) add(name + ".bias", {out}, 0.1f, 0);
-  };
-  auto norm = [&](const std::string& name) {
-    add(name + ".weight", {c.dim}, 0.1f, 1);
-    if (biases) add(name + ".bias", {c.dim}, 0.1f, 0);
-  };
-  const int64_t d = c.dim;
-  const float s = 1.0f / std::sqrt(float(d));
-  add("model.embed_tokens.weight", {c.vocab_size, d}, 1.0f, 0);
-  if (c.position == PositionKind::Learned)
-    add("model.embed_positions.weight", {c.max_seq_len, d}, 0.5f, 0);
-  for (int l = 0; l < c.n_layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    norm(p + "input_layernorm");
-    linear(p + "self_attn.q_proj", c.q_dim(), d, 2 * s);
-    linear(p + "self_attn.k_proj", c.kv_dim(), d, 2 * s);
-    linear(p + "self_attn.v_proj", c.kv_dim(), d, s);
-    linear(p + "self_attn.o_proj", d, c.q_dim(), s);
-    norm(p + "post_attention_layernorm");
-    if (c.gated_ffn) linear(p + "mlp.gate_proj", c.hidden_dim, d, s);
-    linear(p + "mlp.up_proj", c.hidden_dim, d, s);
-    linear(p + "mlp.down_proj", d, c.hidden_dim, 1.0f / std::sqrt(float(c.hidden_dim)));
+  const float s = 1.0f / std::sqrt(float(c.dim));
+  for (const ParamSpec& p : model_params(c, c.norm == NormKind::LayerNorm)) {
+    float scale = s, mean = 0;
+    switch (p.role) {
+      case ParamRole::Embedding:
+        scale = p.name == "model.embed_tokens.weight" ? 1.0f : 0.5f;
+        break;
+      case ParamRole::Weight:  // q and k larger, so attention is far from uniform
+        if (p.name.ends_with("q_proj.weight") || p.name.ends_with("k_proj.weight")) scale = 2 * s;
+        break;
+      case ParamRole::Output:
+        if (p.name.ends_with("down_proj.weight")) scale = 1.0f / std::sqrt(float(c.hidden_dim));
+        break;
+      case ParamRole::NormGain:
+        scale = 0.1f, mean = 1;
+        break;
+      case ParamRole::Bias:
+      case ParamRole::NormBias:
+        scale = 0.1f;
+        break;
+      case ParamRole::SinkLogit:
+      case ParamRole::KvSlot:
+        scale = 1;
+        break;
+    }
+    std::vector<float> f(p.numel());
+    for (float& v : f) v = mean + scale * g(rng);
+    ck.tensors.tensors.emplace_back(p.name, encode(f, p.shape, dtype, ck.tensors));
   }
-  norm("model.norm");
-  if (!c.tied_embeddings) add("lm_head.weight", {c.vocab_size, d}, s, 0);
   return ck;
 }
 

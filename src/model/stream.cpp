@@ -34,9 +34,10 @@ Stream::Stream(std::shared_ptr<const Model> model, Backend& be, const CachePolic
       be_(be),
       policy_(fit_policy(model_->config(), policy)),
       cache_(make_cache(model_->config(), policy_)),
-      ws_(model_->config(), policy_.kind == PolicyKind::Recompute
-                                ? policy_.window
-                                : std::min(max_chunk, policy_.capacity())) {}
+      ws_(model_->config(),
+          policy_.kind == PolicyKind::Recompute
+              ? policy_.window
+              : std::max(model_->config().prefix_lm, std::min(max_chunk, policy_.capacity()))) {}
 
 void Stream::reset() {
   cache_.clear();
@@ -46,13 +47,17 @@ void Stream::reset() {
 
 void Stream::feed(const int* tokens, int T, float* logits, bool all_logits) {
   const int V = model_->config().vocab_size;
+  // A model trained with a sink token sees it first in every stream, and
+  // (recompute) first in every re-encoded window.
+  const int sink = model_->config().sink_token_id;
   if (policy_.kind == PolicyKind::Recompute) {
     // Every token re-encodes the last W tokens from scratch at positions 0..n-1.
     std::vector<int> ctx;
     for (int i = 0; i < T; ++i) {
       history_.push_back(tokens[i]);
-      if (int(history_.size()) > policy_.window) history_.pop_front();
-      ctx.assign(history_.begin(), history_.end());
+      if (int(history_.size()) + (sink >= 0) > policy_.window) history_.pop_front();
+      ctx.assign(sink >= 0 ? 1 : 0, sink);
+      ctx.insert(ctx.end(), history_.begin(), history_.end());
       cache_.clear();
       const bool want = all_logits || i == T - 1;
       model_->forward(be_, ws_, cache_, ctx.data(), int(ctx.size()),
@@ -61,6 +66,8 @@ void Stream::feed(const int* tokens, int T, float* logits, bool all_logits) {
     n_seen_ += T;
     return;
   }
+  if (n_seen_ == 0 && sink >= 0 && T > 0)
+    model_->forward(be_, ws_, cache_, &sink, 1, nullptr, false);
   for (int done = 0; done < T;) {
     const int n = std::min(T - done, ws_.max_tokens);
     const bool last = done + n == T;

@@ -1,12 +1,15 @@
 // The kernels the model needs, behind one small interface. The model code
 // calls only these; a CUDA backend implements the same methods over device
-// buffers. CpuBackend (ops/cpu_backend.cpp) is the AVX2/FMA + OpenBLAS one.
+// buffers. CpuBackend (ops/cpu_backend.cpp) is the AVX2/FMA + OpenBLAS one;
+// the maths of each op is defined once, in ops/kernels.h. The *_backward
+// methods are the training pass: f32 weights and activations only.
 #pragma once
 #include <cstdint>
 #include <memory>
 
 #include "core/tensor.h"
 #include "model/config.h"
+#include "ops/kernels.h"
 
 namespace ss {
 
@@ -14,36 +17,6 @@ namespace ss {
 struct RopeAngles {
   int64_t pos = -1;
   float cos[256], sin[256];  // head_dim/2 entries used
-};
-
-// One contiguous run of cache slots that shares a query rotation.
-struct KvSegment {
-  int first_slot;
-  int count;
-  bool sink;  // uses the sink-rotated query
-};
-
-// What one attention call reads: the layer's keys/values, laid out
-// [n_kv_heads][capacity][head_dim], and the kept slots in cache order.
-struct KvView {
-  const float* k;
-  const float* v;
-  int capacity;
-  const KvSegment* segments;
-  int n_segments;
-  int kept;  // total slots over all segments
-};
-
-// The shape and extras of one attention call.
-struct AttentionParams {
-  int n_heads, n_kv_heads, head_dim;
-  // ALiBi: score += -alibi_scale * slope[h] * (n-1-j) for the j-th kept slot
-  // in cache order; nullptr: none.
-  const float* alibi_slopes = nullptr;
-  float alibi_scale = 1;
-  // Learned per-head sink logits (gpt-oss): an extra term exp(s_h) in each
-  // softmax denominator that no value is attached to; nullptr: none.
-  const float* sink_logits = nullptr;
 };
 
 class Backend {
@@ -57,17 +30,33 @@ class Backend {
   virtual void norm(NormKind kind, const float* x, const float* g, const float* b, float* y, int T,
                     int dim, float eps) = 0;
   // Rotates the first rot_dim dims of n_heads heads of x in place by the
-  // angles of one position.
+  // angles of one position (inverse: back, for the backward pass).
   virtual void rope(float* x, int n_heads, int head_dim, int rot_dim, RopeLayout layout,
-                    const RopeAngles& a) = 0;
-  // out[h] = softmax(q[h]·K / sqrt(d) + bias) V for every query head h,
-  // grouped over KV heads. q_win rotates for window slots, q_sink for sink
-  // slots. When probs is non-null it receives [n_heads][kept] attention
-  // weights in cache order (the capture hook; nothing is written otherwise).
+                    const RopeAngles& a, bool inverse = false) = 0;
+  // out[h] = op(q[h]·K / sqrt(d) + bias) V for every query head h, grouped
+  // over KV heads. q_win rotates for window slots, q_sink for sink slots.
+  // When probs is non-null it receives [n_heads][kept] attention weights in
+  // cache order (the capture hook; nothing is written otherwise).
   virtual void attention(const float* q_win, const float* q_sink, const KvView& kv,
                          const AttentionParams& p, float* out, float* probs) = 0;
-  // g = act(g) * u (gated FFN), or g = act(g) when u is null, over n elements.
-  virtual void activation(Activation act, float* g, const float* u, int64_t n) = 0;
+  // h = act(g) * u (gated FFN), or h = act(g) when u is null, over n
+  // elements; h may be g.
+  virtual void activation(Activation act, const float* g, const float* u, float* h, int64_t n) = 0;
+
+  // dx[T][in] = dy W (written) and dW += dy^T x, for an f32 W [out][in].
+  virtual void matmul_backward(const Tensor& w, const float* x, const float* dy, float* dx,
+                               float* dw, int T) = 0;
+  // dx (written), dg and db (accumulated; db may be null) of norm.
+  virtual void norm_backward(NormKind kind, const float* x, const float* g, const float* dy,
+                             float* dx, float* dg, float* db, int T, int dim, float eps) = 0;
+  // dg and du (written; du only when u is non-null) of activation.
+  virtual void activation_backward(Activation act, const float* g, const float* u, const float* dh,
+                                   float* dg, float* du, int64_t n) = 0;
+  // One query's attention gradients over a dense cache (see
+  // attention_backward in ops/kernels.h).
+  virtual void attention_backward(const float* q, const KvView& kv, const AttentionParams& p,
+                                  const float* dout, float* dq, float* dk, float* dv, float* dsink,
+                                  float* dkb_k, float* dkb_v) = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend();

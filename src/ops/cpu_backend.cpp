@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/error.h"
 #include "ops/backend.h"
 
 namespace ss {
@@ -91,23 +92,6 @@ float dot_row(const Tensor& w, int64_t r, const float* x, int n) {
   return 0;
 }
 
-// y += p * v over n floats.
-inline void axpy(float p, const float* v, float* y, int n) {
-  int i = 0;
-  __m256 pp = _mm256_set1_ps(p);
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(pp, load8(v + i), _mm256_loadu_ps(y + i)));
-  for (; i < n; ++i) y[i] += p * v[i];
-}
-
-// q·k for one attention score: head dims are short, so one accumulator and no call.
-__attribute__((always_inline)) inline float score_dot(const float* k, const float* q, int hd) {
-  if (hd % 8 != 0) return dot_f32(k, q, hd);
-  __m256 a = _mm256_mul_ps(load8(k), load8(q));
-  for (int i = 8; i < hd; i += 8) a = _mm256_fmadd_ps(load8(k + i), load8(q + i), a);
-  return hsum(a);
-}
-
 // Work below this many multiply-adds runs on one thread: fork/join would cost
 // more, and far more when another process holds the other cores.
 constexpr int64_t kParallelWork = 1 << 17;
@@ -139,96 +123,62 @@ class CpuBackend final : public Backend {
 
   void norm(NormKind kind, const float* x, const float* g, const float* b, float* y, int T, int dim,
             float eps) override {
-    for (int t = 0; t < T; ++t, x += dim, y += dim) {
-      double mean = 0, ss = 0;
-      if (kind == NormKind::LayerNorm) {
-        for (int i = 0; i < dim; ++i) mean += x[i];
-        mean /= dim;
-      }
-      for (int i = 0; i < dim; ++i) ss += (x[i] - mean) * (x[i] - mean);
-      const float s = float(1.0 / std::sqrt(ss / dim + eps)), m = float(mean);
-      for (int i = 0; i < dim; ++i) y[i] = (x[i] - m) * s * g[i] + (b ? b[i] : 0.0f);
-    }
+    norm_forward(kind, x, g, b, y, T, dim, eps);
   }
 
-  void rope(float* x, int n_heads, int hd, int rot, RopeLayout layout,
-            const RopeAngles& a) override {
-    const int half = rot / 2;
-    for (int h = 0; h < n_heads; ++h, x += hd) {
-      for (int i = 0; i < half; ++i) {
-        // Interleaved pairs (2i, 2i+1); rotate-half pairs (i, i + r/2).
-        float* p0 = layout == RopeLayout::Interleaved ? x + 2 * i : x + i;
-        float* p1 = layout == RopeLayout::Interleaved ? x + 2 * i + 1 : x + i + half;
-        float v0 = *p0, v1 = *p1;
-        *p0 = v0 * a.cos[i] - v1 * a.sin[i];
-        *p1 = v0 * a.sin[i] + v1 * a.cos[i];
-      }
-    }
+  void rope(float* x, int n_heads, int hd, int rot, RopeLayout layout, const RopeAngles& a,
+            bool inverse) override {
+    rope_rotate(x, n_heads, hd, rot, layout, a.cos, a.sin, inverse);
   }
 
   void attention(const float* q_win, const float* q_sink, const KvView& kv,
                  const AttentionParams& ap, float* out, float* probs) override {
-    const int hd = ap.head_dim, group = ap.n_heads / ap.n_kv_heads;
-    const float scale = 1.0f / std::sqrt(float(hd));
-#pragma omp parallel for schedule(static) if (int64_t(kv.kept) * hd * ap.n_heads >= kParallelWork)
+#pragma omp parallel for schedule(static) if (int64_t(kv.kept) * ap.head_dim * ap.n_heads >= \
+                                              kParallelWork)
     for (int h = 0; h < ap.n_heads; ++h) {
-      thread_local std::vector<float> scratch;
-      float* p = probs ? probs + int64_t(h) * kv.kept : (scratch.resize(kv.kept), scratch.data());
-      const int64_t base = int64_t(h / group) * kv.capacity * hd;
-      const float* K = kv.k + base;
-      const float* V = kv.v + base;
-      const float slope = ap.alibi_slopes ? ap.alibi_slopes[h] * ap.alibi_scale : 0.0f;
-      float mx = ap.sink_logits ? ap.sink_logits[h] : -INFINITY;
-      int j = 0;
-      for (int s = 0; s < kv.n_segments; ++s) {
-        const KvSegment& seg = kv.segments[s];
-        const float* q = (seg.sink ? q_sink : q_win) + h * hd;
-        for (int i = 0; i < seg.count; ++i, ++j) {
-          p[j] = score_dot(K + int64_t(seg.first_slot + i) * hd, q, hd) * scale -
-                 slope * float(kv.kept - 1 - j);
-          mx = std::max(mx, p[j]);
-        }
-      }
-      float sum = ap.sink_logits ? std::exp(ap.sink_logits[h] - mx) : 0.0f;
-      for (j = 0; j < kv.kept; ++j) sum += (p[j] = std::exp(p[j] - mx));
-      const float inv = 1.0f / sum;
-      float* o = out + h * hd;
-      std::memset(o, 0, sizeof(float) * hd);
-      j = 0;
-      for (int s = 0; s < kv.n_segments; ++s) {
-        const KvSegment& seg = kv.segments[s];
-        for (int i = 0; i < seg.count; ++i, ++j) {
-          p[j] *= inv;
-          axpy(p[j], V + int64_t(seg.first_slot + i) * hd, o, hd);
-        }
-      }
+      thread_local std::vector<float> scores;
+      scores.resize(size_t(kv.kept) + 1);
+      attention_head(q_win, q_sink, kv, ap, h, scores.data(), out, probs);
     }
   }
 
-  void activation(Activation act, float* g, const float* u, int64_t n) override {
-    for (int64_t i = 0; i < n; ++i) {
-      const float x = g[i];
-      float y = 0;
-      switch (act) {
-        case Activation::SiLU:
-          y = x / (1.0f + std::exp(-x));
-          break;
-        case Activation::GELU:
-          y = 0.5f * x * (1.0f + std::erf(x * float(M_SQRT1_2)));
-          break;
-        case Activation::GELUTanh:
-          y = 0.5f * x * (1.0f + std::tanh(0.7978845608f * (x + 0.044715f * x * x * x)));
-          break;
-        case Activation::ReLU:
-          y = x > 0 ? x : 0.0f;
-          break;
-      }
-      g[i] = u ? y * u[i] : y;
-    }
+  void activation(Activation act, const float* g, const float* u, float* h, int64_t n) override {
+    activation_forward(act, g, u, h, n);
+  }
+
+  void matmul_backward(const Tensor& w, const float* x, const float* dy, float* dx, float* dw,
+                       int T) override {
+    check(w.dtype == DType::F32, "training needs f32 weights, not ", dtype_name(w.dtype));
+    const int out = int(w.rows()), in = int(w.cols());
+    const float* wf = static_cast<const float*>(w.data);
+    if (dx)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, in, out, 1.0f, dy, out, wf, in,
+                  0.0f, dx, in);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, T, 1.0f, dy, out, x, in, 1.0f, dw,
+                in);
+  }
+
+  void norm_backward(NormKind kind, const float* x, const float* g, const float* dy, float* dx,
+                     float* dg, float* db, int T, int dim, float eps) override {
+    ss::norm_backward(kind, x, g, dy, dx, dg, db, T, dim, eps);
+  }
+
+  void activation_backward(Activation act, const float* g, const float* u, const float* dh,
+                           float* dg, float* du, int64_t n) override {
+    ss::activation_backward(act, g, u, dh, dg, du, n);
+  }
+
+  void attention_backward(const float* q, const KvView& kv, const AttentionParams& ap,
+                          const float* dout, float* dq, float* dk, float* dv, float* dsink,
+                          float* dkb_k, float* dkb_v) override {
+    scratch_.resize(3 * (size_t(kv.kept) + 1));
+    float* s = scratch_.data();
+    ss::attention_backward(q, kv, ap, dout, dq, dk, dv, dsink, dkb_k, dkb_v, s, s + kv.kept + 1,
+                           s + 2 * (kv.kept + 1));
   }
 
  private:
-  std::vector<float> dequant_;
+  std::vector<float> dequant_, scratch_;
 };
 
 }  // namespace

@@ -1,0 +1,403 @@
+// The maths of every op, forward and backward, templated on the scalar type.
+// CpuBackend instantiates them with float (with AVX2 dot/axpy underneath);
+// the gradient tests instantiate them with double and compare against finite
+// differences. Each op is defined once, here.
+#pragma once
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "model/config.h"
+
+namespace ss {
+
+// One contiguous run of cache slots that shares a query rotation.
+struct KvSegment {
+  int first_slot;
+  int count;
+  bool sink;  // uses the sink-rotated query
+};
+
+// What one attention call reads: the layer's keys/values, laid out
+// [n_kv_heads][capacity][head_dim], and the kept slots in cache order.
+template <class S>
+struct KvViewT {
+  const S* k;
+  const S* v;
+  int capacity;
+  const KvSegment* segments;
+  int n_segments;
+  int kept;  // total slots over all segments
+};
+using KvView = KvViewT<float>;
+
+// The shape and extras of one attention call.
+template <class S>
+struct AttentionParamsT {
+  int n_heads, n_kv_heads, head_dim;
+  // ALiBi: score += -alibi_scale * slope[h] * (n-1-j) for the j-th kept slot
+  // in cache order; nullptr: none.
+  const float* alibi_slopes = nullptr;
+  float alibi_scale = 1;
+  // Learned per-head sink logits (gpt-oss): an extra term exp(s_h) in each
+  // softmax denominator that no value is attached to; nullptr: none.
+  const S* sink_logits = nullptr;
+  AttnOp op = AttnOp::Softmax;
+  bool logn_bias = false;  // sigmoid ops: score - log(kept)
+  // A learned key/value slot seen by every query after the cache slots,
+  // [n_kv_heads][head_dim] each; nullptr: none.
+  const S* kv_bias_k = nullptr;
+  const S* kv_bias_v = nullptr;
+};
+using AttentionParams = AttentionParamsT<float>;
+
+// Short dot products (head dims) and y += a x; AVX2 for float.
+inline float dot(const float* a, const float* b, int n) {
+  int i = 0;
+  float s = 0;
+  if (n >= 8) {
+    __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(a), _mm256_loadu_ps(b));
+    for (i = 8; i + 8 <= n; i += 8)
+      acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    s = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+  }
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+inline void axpy(float a, const float* x, float* y, int n) {
+  int i = 0;
+  const __m256 aa = _mm256_set1_ps(a);
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(aa, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+inline double dot(const double* a, const double* b, int n) {
+  double s = 0;
+  for (int i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+inline void axpy(double a, const double* x, double* y, int n) {
+  for (int i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+// ---- norms -------------------------------------------------------------------
+
+// RMSNorm (b unused) or LayerNorm (b may be null), row by row.
+template <class S>
+void norm_forward(NormKind kind, const S* x, const S* g, const S* b, S* y, int T, int dim,
+                  float eps) {
+  for (int t = 0; t < T; ++t, x += dim, y += dim) {
+    double mean = 0, ss = 0;
+    if (kind == NormKind::LayerNorm) {
+      for (int i = 0; i < dim; ++i) mean += x[i];
+      mean /= dim;
+    }
+    for (int i = 0; i < dim; ++i) ss += (x[i] - mean) * (x[i] - mean);
+    const S s = S(1.0 / std::sqrt(ss / dim + eps)), m = S(mean);
+    for (int i = 0; i < dim; ++i) y[i] = (x[i] - m) * s * g[i] + (b ? b[i] : S(0));
+  }
+}
+
+// dx = d norm / dx . dy (written); dg, db accumulate (db may be null).
+template <class S>
+void norm_backward(NormKind kind, const S* x, const S* g, const S* dy, S* dx, S* dg, S* db, int T,
+                   int dim, float eps) {
+  for (int t = 0; t < T; ++t, x += dim, dy += dim, dx += dim) {
+    double mean = 0, ss = 0;
+    if (kind == NormKind::LayerNorm) {
+      for (int i = 0; i < dim; ++i) mean += x[i];
+      mean /= dim;
+    }
+    for (int i = 0; i < dim; ++i) ss += (x[i] - mean) * (x[i] - mean);
+    const double s = 1.0 / std::sqrt(ss / dim + eps);
+    // xhat = (x - m) s; y = xhat g + b; dxhat = dy g.
+    double sum_dxhat = 0, sum_dxhat_xhat = 0;
+    for (int i = 0; i < dim; ++i) {
+      const double xhat = (x[i] - mean) * s, dxhat = double(dy[i]) * g[i];
+      dg[i] += S(dy[i] * xhat);
+      if (db) db[i] += dy[i];
+      sum_dxhat += dxhat;
+      sum_dxhat_xhat += dxhat * xhat;
+    }
+    if (kind == NormKind::RMSNorm) sum_dxhat = 0;  // no mean subtracted
+    for (int i = 0; i < dim; ++i) {
+      const double xhat = (x[i] - mean) * s, dxhat = double(dy[i]) * g[i];
+      dx[i] = S(s * (dxhat - sum_dxhat / dim - xhat * sum_dxhat_xhat / dim));
+    }
+  }
+}
+
+// ---- activations ---------------------------------------------------------------
+
+template <class S>
+S activate(Activation act, S x) {
+  switch (act) {
+    case Activation::SiLU:
+      return x / (S(1) + std::exp(-x));
+    case Activation::GELU:
+      return S(0.5) * x * (S(1) + std::erf(x * S(M_SQRT1_2)));
+    case Activation::GELUTanh:
+      return S(0.5) * x * (S(1) + std::tanh(S(0.7978845608028654) * (x + S(0.044715) * x * x * x)));
+    case Activation::ReLU:
+      return x > 0 ? x : S(0);
+  }
+  return x;
+}
+
+template <class S>
+S activate_grad(Activation act, S x) {
+  switch (act) {
+    case Activation::SiLU: {
+      const S sg = S(1) / (S(1) + std::exp(-x));
+      return sg * (S(1) + x * (S(1) - sg));
+    }
+    case Activation::GELU:
+      return S(0.5) * (S(1) + std::erf(x * S(M_SQRT1_2))) +
+             x * std::exp(S(-0.5) * x * x) * S(0.3989422804014327);
+    case Activation::GELUTanh: {
+      const S c = S(0.7978845608028654), u = c * (x + S(0.044715) * x * x * x);
+      const S th = std::tanh(u);
+      return S(0.5) * (S(1) + th) +
+             S(0.5) * x * (S(1) - th * th) * c * (S(1) + S(3 * 0.044715) * x * x);
+    }
+    case Activation::ReLU:
+      return x > 0 ? S(1) : S(0);
+  }
+  return 1;
+}
+
+// h = act(g) * u (gated), or act(g) when u is null.
+template <class S>
+void activation_forward(Activation act, const S* g, const S* u, S* h, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) h[i] = u ? activate(act, g[i]) * u[i] : activate(act, g[i]);
+}
+
+// From dh: dg (written) and du (written; when u is non-null).
+template <class S>
+void activation_backward(Activation act, const S* g, const S* u, const S* dh, S* dg, S* du,
+                         int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const S d = activate_grad(act, g[i]);
+    dg[i] = dh[i] * d * (u ? u[i] : S(1));
+    if (u) du[i] = dh[i] * activate(act, g[i]);
+  }
+}
+
+// ---- RoPE ----------------------------------------------------------------------
+
+// Rotates the first rot dims of n_heads heads of x in place by angles
+// (cos, sin)[rot/2]; sin negated rotates back (the backward pass).
+template <class S>
+void rope_rotate(S* x, int n_heads, int hd, int rot, RopeLayout layout, const float* cos,
+                 const float* sin, bool inverse) {
+  const int half = rot / 2;
+  for (int h = 0; h < n_heads; ++h, x += hd) {
+    for (int i = 0; i < half; ++i) {
+      // Interleaved pairs (2i, 2i+1); rotate-half pairs (i, i + r/2).
+      S* p0 = layout == RopeLayout::Interleaved ? x + 2 * i : x + i;
+      S* p1 = layout == RopeLayout::Interleaved ? x + 2 * i + 1 : x + i + half;
+      const S c = cos[i], s = inverse ? -sin[i] : sin[i];
+      const S v0 = *p0, v1 = *p1;
+      *p0 = v0 * c - v1 * s;
+      *p1 = v0 * s + v1 * c;
+    }
+  }
+}
+
+// ---- attention ops -------------------------------------------------------------
+
+// The op's weights from one query's scores, in place: s[0..n) -> p[0..n).
+// extra: logits that join a softmax denominator with no value (gpt-oss sink
+// logit, and softmax1's zero), n_extra of them. Non-normalising ops ignore them.
+template <class S>
+void attn_op_forward(AttnOp op, bool logn, S* s, int n, const S* extra, int n_extra) {
+  if (op == AttnOp::Softmax || op == AttnOp::Softmax1) {
+    S mx = -INFINITY;
+    for (int j = 0; j < n; ++j) mx = std::max(mx, s[j]);
+    for (int e = 0; e < n_extra; ++e) mx = std::max(mx, extra[e]);
+    S sum = 0;
+    for (int e = 0; e < n_extra; ++e) sum += std::exp(extra[e] - mx);
+    for (int j = 0; j < n; ++j) sum += (s[j] = std::exp(s[j] - mx));
+    const S inv = S(1) / sum;
+    for (int j = 0; j < n; ++j) s[j] *= inv;
+    return;
+  }
+  const S bias = logn ? -S(std::log(double(n))) : S(0);
+  S sum = 0;
+  for (int j = 0; j < n; ++j) {
+    const S u = s[j] + bias;
+    s[j] = op == AttnOp::Sigmoid || op == AttnOp::SigmoidNorm ? S(1) / (S(1) + std::exp(-u))
+           : u > 0                                            ? u + S(1)
+                                                              : std::exp(u);
+    sum += s[j];
+  }
+  if (normalises(op))
+    for (int j = 0; j < n; ++j) s[j] /= sum;
+}
+
+// Backward of attn_op_forward: from the scores s, the weights p and dp,
+// writes ds (which may alias s); accumulates into dextra (may be null) the extras' gradients.
+template <class S>
+void attn_op_backward(AttnOp op, bool logn, const S* s, const S* p, const S* dp, S* ds, int n,
+                      const S* extra, int n_extra, S* dextra) {
+  S pdp = 0;
+  for (int j = 0; j < n; ++j) pdp += p[j] * dp[j];
+  if (op == AttnOp::Softmax || op == AttnOp::Softmax1) {
+    for (int j = 0; j < n; ++j) ds[j] = p[j] * (dp[j] - pdp);
+    if (dextra && n_extra > 0) {
+      // The extras share what the slots leave, 1 - sum p, in proportion to
+      // exp(e); an extra has no value, so its gradient is -p_e * sum p dp.
+      S left = 1, emx = -INFINITY, esum = 0;
+      for (int j = 0; j < n; ++j) left -= p[j];
+      for (int e = 0; e < n_extra; ++e) emx = std::max(emx, extra[e]);
+      for (int e = 0; e < n_extra; ++e) esum += std::exp(extra[e] - emx);
+      for (int e = 0; e < n_extra; ++e) dextra[e] -= left * std::exp(extra[e] - emx) / esum * pdp;
+    }
+    return;
+  }
+  const S bias = logn ? -S(std::log(double(n))) : S(0);
+  // r = f(u): the unnormalised weight; p = r (plain) or r / R (normalised).
+  S R = 0;
+  for (int j = 0; j < n; ++j) {
+    const S u = s[j] + bias;
+    R += op == AttnOp::Sigmoid || op == AttnOp::SigmoidNorm ? S(1) / (S(1) + std::exp(-u))
+         : u > 0                                            ? u + S(1)
+                                                            : std::exp(u);
+  }
+  for (int j = 0; j < n; ++j) {
+    const S u = s[j] + bias;
+    const S dr = normalises(op) ? (dp[j] - pdp) / R : dp[j];
+    S fprime;
+    if (op == AttnOp::Sigmoid || op == AttnOp::SigmoidNorm) {
+      const S r = S(1) / (S(1) + std::exp(-u));
+      fprime = r * (S(1) - r);
+    } else {
+      fprime = u > 0 ? S(1) : std::exp(u);
+    }
+    ds[j] = dr * fprime;
+  }
+}
+
+// The extra softmax logits of head h: its sink logit and softmax1's zero.
+template <class S>
+int attn_extras(const AttentionParamsT<S>& ap, int h, S* extra) {
+  int n = 0;
+  if (ap.op == AttnOp::Softmax || ap.op == AttnOp::Softmax1) {
+    if (ap.sink_logits) extra[n++] = ap.sink_logits[h];
+    if (ap.op == AttnOp::Softmax1) extra[n++] = 0;
+  }
+  return n;
+}
+
+// Head h's pre-op scores against the kept slots in cache order, then the
+// kv-bias slot when present; returns how many (kept or kept + 1).
+template <class S>
+int attn_scores(const S* q_win, const S* q_sink, const KvViewT<S>& kv,
+                const AttentionParamsT<S>& ap, int h, S* s) {
+  const int hd = ap.head_dim, group = ap.n_heads / ap.n_kv_heads;
+  const S scale = S(1) / std::sqrt(S(hd));
+  const S* K = kv.k + int64_t(h / group) * kv.capacity * hd;
+  const S slope = ap.alibi_slopes ? S(ap.alibi_slopes[h] * ap.alibi_scale) : S(0);
+  int j = 0;
+  for (int g = 0; g < kv.n_segments; ++g) {
+    const KvSegment& seg = kv.segments[g];
+    const S* q = (seg.sink ? q_sink : q_win) + h * hd;
+    for (int i = 0; i < seg.count; ++i, ++j)
+      s[j] = dot(K + int64_t(seg.first_slot + i) * hd, q, hd) * scale - slope * S(kv.kept - 1 - j);
+  }
+  if (ap.kv_bias_k) s[j++] = dot(ap.kv_bias_k + (h / group) * hd, q_win + h * hd, hd) * scale;
+  return j;
+}
+
+// One query, every head: out[h] = sum_j w_j v_j with w = op(scores). s is
+// scratch for kept + 1 weights per head. When probs is non-null it receives
+// [n_heads][kept] weights over the cache slots, row-normalised for ops that
+// do not normalise (the analysis proxy).
+template <class S>
+void attention_head(const S* q_win, const S* q_sink, const KvViewT<S>& kv,
+                    const AttentionParamsT<S>& ap, int h, S* s, S* out, float* probs) {
+  const int hd = ap.head_dim, group = ap.n_heads / ap.n_kv_heads;
+  const int n = attn_scores(q_win, q_sink, kv, ap, h, s);
+  S extra[2];
+  attn_op_forward(ap.op, ap.logn_bias, s, n, extra, attn_extras(ap, h, extra));
+  const S* V = kv.v + int64_t(h / group) * kv.capacity * hd;
+  S* o = out + h * hd;
+  std::fill(o, o + hd, S(0));
+  int j = 0;
+  for (int g = 0; g < kv.n_segments; ++g) {
+    const KvSegment& seg = kv.segments[g];
+    for (int i = 0; i < seg.count; ++i, ++j)
+      axpy(s[j], V + int64_t(seg.first_slot + i) * hd, o, hd);
+  }
+  if (ap.kv_bias_v) axpy(s[j], ap.kv_bias_v + (h / group) * hd, o, hd);
+  if (probs) {
+    S sum = 0;
+    for (j = 0; j < kv.kept; ++j) sum += s[j];
+    const S inv = normalises(ap.op) || sum == 0 ? S(1) : S(1) / sum;
+    for (j = 0; j < kv.kept; ++j) probs[int64_t(h) * kv.kept + j] = float(s[j] * inv);
+  }
+}
+
+// Gradients of one query's attention (every head) given dout [n_heads*hd]:
+// dq (written), and accumulated: dk, dv in the cache layout of kv, and the
+// sink logits' and kv-bias slot's gradients (each may be null when absent).
+// The query uses one rotation (q_win) for every slot: a dense cache.
+template <class S>
+void attention_backward(const S* q, const KvViewT<S>& kv, const AttentionParamsT<S>& ap,
+                        const S* dout, S* dq, S* dk, S* dv, S* dsink, S* dkb_k, S* dkb_v, S* s,
+                        S* p, S* dp) {
+  const int hd = ap.head_dim, group = ap.n_heads / ap.n_kv_heads;
+  const S scale = S(1) / std::sqrt(S(hd));
+  for (int h = 0; h < ap.n_heads; ++h) {
+    const int64_t base = int64_t(h / group) * kv.capacity * hd;
+    const int n = attn_scores(q, q, kv, ap, h, s);
+    std::copy(s, s + n, p);
+    S extra[2];
+    const int n_extra = attn_extras(ap, h, extra);
+    attn_op_forward(ap.op, ap.logn_bias, p, n, extra, n_extra);
+    const S* go = dout + h * hd;
+    // Slot j's key and value, and where their gradients go.
+    auto slot = [&](int j, const S*& k, const S*& v, S*& gk, S*& gv) {
+      if (j == kv.kept) {  // the kv-bias slot
+        k = ap.kv_bias_k + (h / group) * hd, v = ap.kv_bias_v + (h / group) * hd;
+        gk = dkb_k ? dkb_k + (h / group) * hd : nullptr;
+        gv = dkb_v ? dkb_v + (h / group) * hd : nullptr;
+        return;
+      }
+      int first = 0;
+      for (int g = 0; g < kv.n_segments; first += kv.segments[g++].count) {
+        if (j < first + kv.segments[g].count) {
+          const int64_t at = base + int64_t(kv.segments[g].first_slot + j - first) * hd;
+          k = kv.k + at, v = kv.v + at, gk = dk + at, gv = dv + at;
+          return;
+        }
+      }
+    };
+    for (int j = 0; j < n; ++j) {
+      const S *k = nullptr, *v = nullptr;
+      S *gk = nullptr, *gv = nullptr;
+      slot(j, k, v, gk, gv);
+      dp[j] = dot(go, v, hd);
+      if (gv) axpy(p[j], go, gv, hd);
+    }
+    S dextra[2] = {0, 0};
+    attn_op_backward(ap.op, ap.logn_bias, s, p, dp, s, n, extra, n_extra, dextra);
+    if (dsink && ap.sink_logits) dsink[h] += dextra[0];
+    S* gq = dq + h * hd;
+    std::fill(gq, gq + hd, S(0));
+    for (int j = 0; j < n; ++j) {
+      const S *k = nullptr, *v = nullptr;
+      S *gk = nullptr, *gv = nullptr;
+      slot(j, k, v, gk, gv);
+      axpy(s[j] * scale, k, gq, hd);
+      if (gk) axpy(s[j] * scale, q + h * hd, gk, hd);
+    }
+  }
+}
+
+}  // namespace ss
