@@ -92,7 +92,7 @@ AttentionRows capture_attention(std::shared_ptr<const Model> model, Backend& be,
         "dense, window or sinks");
   check(!ids.empty() && chunk >= 1, "capture needs tokens and a chunk size >= 1");
   const ModelConfig& c = model->config();
-  const int Q = int(ids.size());
+  const int Q = int(ids.size()) + lead_tokens(c);  // the sink token is a query too
   AttentionRows rows(c.n_layers, c.n_heads, Q, std::min(Q, policy.capacity()));
   Stream stream(std::move(model), be, policy, chunk);
   Workspace& ws = stream.workspace();
@@ -105,7 +105,7 @@ AttentionRows capture_attention(std::shared_ptr<const Model> model, Backend& be,
       probes->observe(l, t0, T, a);
     };
   std::vector<float> logits(c.vocab_size);
-  stream.feed(ids.data(), Q, logits.data(), false);
+  stream.feed(ids.data(), int(ids.size()), logits.data(), false);
   if (probes) probes->finish_sample();
   return rows;
 }

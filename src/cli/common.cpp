@@ -55,7 +55,7 @@ CachePolicy PolicyOptions::make(const ModelConfig& c, int64_t needed) const {
     check(ctx > 0 || needed > 0, "policy dense needs --ctx N (the stream has no known length)");
     check(needed <= CachePolicy::kMaxTokens || ctx > 0, "policy dense: ", needed,
           " tokens is over the limit of ", CachePolicy::kMaxTokens);
-    w = ctx > 0 ? ctx : int(needed);
+    w = ctx > 0 ? ctx : int(needed) + lead_tokens(c);
   }
   return CachePolicy::make(policy, sinks, w);
 }

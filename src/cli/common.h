@@ -50,5 +50,6 @@ void add_serve(CLI::App& app);
 void add_sinks(CLI::App& app);
 void add_plot(CLI::App& app);
 void add_ablate(CLI::App& app);
+void add_train(CLI::App& app);
 
 }  // namespace ss::cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   ss::cli::add_sinks(app);
   ss::cli::add_plot(app);
   ss::cli::add_ablate(app);
+  ss::cli::add_train(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

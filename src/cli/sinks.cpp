@@ -263,7 +263,7 @@ void run(const SinksOptions& o) {
   SinkMetric sm(c.n_layers, c.n_heads, mo);
   const bool probing = o.probes || !o.probe_json.empty() || !o.probe_plot.empty();
   std::unique_ptr<ActivationProbes> probes;
-  if (probing) probes = std::make_unique<ActivationProbes>(c, o.tokens);
+  if (probing) probes = std::make_unique<ActivationProbes>(c, o.tokens + lead_tokens(c));
   auto be = make_cpu_backend();
   Progress bar(o.samples, "samples", o.progress);
   for (size_t s = 0; s < samples.size(); ++s) {

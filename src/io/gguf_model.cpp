@@ -9,6 +9,7 @@
 #include <map>
 #include <vector>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "tokenizer/llama2c_tokenizer.h"
 
@@ -197,15 +198,6 @@ class Writer {
   uint64_t n_kv_ = 0;
 };
 
-void write_all(int fd, const uint8_t* p, size_t n, const std::string& path) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    check(w > 0, "cannot write ", path, ": ", std::strerror(errno));
-    p += w;
-    n -= size_t(w);
-  }
-}
-
 }  // namespace
 
 void save_gguf(const Checkpoint& ck, const Tokenizer* tok, DType type, const std::string& path) {
@@ -299,20 +291,13 @@ void save_gguf(const Checkpoint& ck, const Tokenizer* tok, DType type, const std
   }
   head.bytes().resize((head.bytes().size() + 31) / 32 * 32, 0);
 
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  check(fd >= 0, "cannot write ", tmp, ": ", std::strerror(errno));
-  write_all(fd, head.bytes().data(), head.bytes().size(), tmp);
-  const uint8_t zeros[32] = {};
+  static const uint8_t zeros[32] = {};
+  std::vector<Bytes> parts = {{head.bytes().data(), head.bytes().size()}};
   for (const Out& o : outs) {
-    write_all(fd, o.data.data(), o.data.size(), tmp);
-    write_all(fd, zeros, (32 - o.data.size() % 32) % 32, tmp);
+    parts.push_back({o.data.data(), o.data.size()});
+    parts.push_back({zeros, (32 - o.data.size() % 32) % 32});
   }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  check(synced, "cannot write ", tmp, ": fsync failed");
-  check(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename ", tmp, " to ", path, ": ",
-        std::strerror(errno));
+  write_file_atomic(path, parts);
 }
 
 }  // namespace ss

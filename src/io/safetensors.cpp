@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "io/mmap.h"
 
@@ -80,17 +81,6 @@ Tensor parse_entry(const std::string& file, const std::string& name, const json&
         begin, ", ", end, "]");
   t.data = data + begin;
   return t;
-}
-
-void write_all(int fd, const void* p, size_t n, const std::string& file) {
-  auto* c = static_cast<const char*>(p);
-  while (n > 0) {
-    ssize_t w = ::write(fd, c, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) fail("cannot write ", file, ": ", std::strerror(errno));
-    c += w;
-    n -= size_t(w);
-  }
 }
 
 }  // namespace
@@ -215,30 +205,9 @@ void save_safetensors(const std::string& path,
   uint8_t len[8];
   for (int i = 0; i < 8; ++i) len[i] = uint8_t(uint64_t(text.size()) >> (8 * i));
 
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("cannot write ", tmp, ": ", std::strerror(errno));
-  try {
-    write_all(fd, len, 8, tmp);
-    write_all(fd, text.data(), text.size(), tmp);
-    for (size_t i : order) write_all(fd, tensors[i].second.data, tensors[i].second.nbytes(), tmp);
-    if (fsync(fd) != 0) fail("cannot write ", tmp, ": ", std::strerror(errno));
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  if (::close(fd) != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    fail("cannot write ", path, ": ", std::strerror(err));
-  }
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  const bool synced = dfd >= 0 && fsync(dfd) == 0;
-  const int err = errno;
-  if (dfd >= 0) ::close(dfd);
-  check(synced, "cannot sync directory of ", path, ": ", std::strerror(err));
+  std::vector<Bytes> parts = {{len, 8}, {text.data(), text.size()}};
+  for (size_t i : order) parts.push_back({tensors[i].second.data, tensors[i].second.nbytes()});
+  write_file_atomic(path, parts);
 }
 
 }  // namespace ss

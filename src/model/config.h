@@ -74,6 +74,8 @@ struct ModelConfig {
   int kv_dim() const { return n_kv_heads * head_dim; }
   int q_dim() const { return n_heads * head_dim; }
   int rot_dim() const { return rotary_dim > 0 ? rotary_dim : head_dim; }
+  // Tokens every stream starts with before the user's: the sink token.
+  friend int lead_tokens(const ModelConfig& c) { return c.sink_token_id >= 0 ? 1 : 0; }
   // Checks the numbers are usable; throws a one-line ss::Error otherwise.
   void validate() const;
 };

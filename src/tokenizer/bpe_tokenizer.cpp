@@ -514,4 +514,25 @@ std::unique_ptr<BpeTokenizer> load_tokenizer_json(std::string_view text, const s
   return std::make_unique<BpeTokenizer>(spec, path);
 }
 
+std::string byte_level_tokenizer_json() {
+  json vocab = json::object();
+  for (int b = 0; b < 256; ++b) vocab[to_byte_level(std::string(1, char(b)))] = b;
+  json added = json::array();
+  for (auto [id, text] : {std::pair{kByteBos, "<s>"}, {kByteEos, "</s>"}, {kByteSink, "<sink>"}})
+    added.push_back({{"id", id}, {"content", text}, {"special", true}});
+  const json j = {
+      {"version", "1.0"},
+      {"added_tokens", added},
+      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}},
+      {"post_processor",
+       {{"type", "TemplateProcessing"},
+        {"single",
+         {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
+          {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+        {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {kByteBos}}, {"tokens", {"<s>"}}}}}}}},
+      {"decoder", {{"type", "ByteLevel"}}},
+      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array()}}}};
+  return j.dump() + "\n";
+}
+
 }  // namespace ss

@@ -99,4 +99,10 @@ class BpeTokenizer : public Tokenizer {
 // single_word flags are not honoured.
 std::unique_ptr<BpeTokenizer> load_tokenizer_json(std::string_view json, const std::string& path);
 
+// A byte-level tokenizer.json: ids 0..255 are the bytes, then the special
+// tokens <s> (BOS, prepended), </s> (EOS) and <sink> (the learnable sink
+// token): kByteVocab ids in all. What `train --tokenizer byte` writes.
+constexpr int kByteBos = 256, kByteEos = 257, kByteSink = 258, kByteVocab = 259;
+std::string byte_level_tokenizer_json();
+
 }  // namespace ss
