@@ -97,20 +97,25 @@ Activation activation_of(const Fields& f, const std::string& path, const char* k
 }
 
 // Llama, Mistral and Qwen2: RMSNorm, rotate-half RoPE, SwiGLU.
-void llama_like(const Fields& f, const std::string& path, ModelConfig& c) {
+// The sizes under Llama's field names.
+void llama_shape(const Fields& f, const std::string& path, ModelConfig& c) {
   c.dim = f.get_int("hidden_size");
   c.hidden_dim = f.get_int("intermediate_size");
   c.n_layers = f.get_int("num_hidden_layers");
   c.n_heads = f.get_int("num_attention_heads");
   c.n_kv_heads = f.get_int("num_key_value_heads", c.n_heads);
+  c.head_dim = head_dim_of(f, path, c.dim, c.n_heads);
   c.vocab_size = f.get_int("vocab_size");
   c.max_seq_len = f.get_int("max_position_embeddings");
+}
+
+void llama_like(const Fields& f, const std::string& path, ModelConfig& c) {
+  llama_shape(f, path, c);
   c.norm_eps = float(f.get_number("rms_norm_eps"));
   c.rope_theta = f.get_number("rope_theta", 10000.0);
   c.tied_embeddings = f.get_bool("tie_word_embeddings", false);
   c.bos_id = f.get_token("bos_token_id", 1);
   c.eos_id = f.get_token("eos_token_id", 2);
-  c.head_dim = head_dim_of(f, path, c.dim, c.n_heads);
   c.act = activation_of(f, path, "hidden_act", "silu");
   check(f.find("rope_scaling") == nullptr, path, ": rope_scaling is not supported");
   // Qwen2 has q/k/v biases by design; the loader finds them as tensors.
@@ -281,14 +286,7 @@ int pick(const Fields& f, const std::string& path, const char* key, const char* 
 // Models trained by sinkstream: a Llama-like decoder with every knob of the
 // sink study spelled out (see sinkstream_config_json).
 void sinkstream(const Fields& f, const std::string& path, ModelConfig& c) {
-  c.dim = f.get_int("hidden_size");
-  c.hidden_dim = f.get_int("intermediate_size");
-  c.n_layers = f.get_int("num_hidden_layers");
-  c.n_heads = f.get_int("num_attention_heads");
-  c.n_kv_heads = f.get_int("num_key_value_heads", c.n_heads);
-  c.head_dim = head_dim_of(f, path, c.dim, c.n_heads);
-  c.vocab_size = f.get_int("vocab_size");
-  c.max_seq_len = f.get_int("max_position_embeddings");
+  llama_shape(f, path, c);
   c.norm = NormKind(pick(f, path, "norm", kNorms, "rmsnorm"));
   c.norm_eps = float(f.get_number("norm_eps", 1e-5));
   c.post_norm = f.get_bool("post_norm", false);
