@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -122,6 +123,43 @@ TEST(PlotCli, PplCsvsToOneChart) {
   EXPECT_EQ(png_size(d + "/nll.png"), std::make_pair(900, 480 + kTitleHeight));
 }
 
+// A log as `sinkstream train` writes it: step lines, and evaluation lines
+// with validation loss and Sink_1..k.
+std::string train_log(int k) {
+  std::ostringstream o;
+  for (int step = 1; step <= 40; ++step) {
+    o << R"({"grad_norm":1.0,"loss":)" << 5.0 / step << R"(,"lr":0.001,"step":)" << step
+      << R"(,"tokens_per_s":1000.0})"
+      << "\n";
+    if (step % 10 == 0) {
+      o << R"({"sink":[)";
+      for (int j = 1; j <= k; ++j) o << (j > 1 ? "," : "") << step / j;
+      o << R"(],"sink_eps":0.3,"step":)" << step << R"(,"val_loss":)" << 6.0 / step << "}\n";
+    }
+  }
+  return o.str();
+}
+
+TEST(PlotCli, TrainingLogsToLossAndSinkPanels) {
+  const std::string d = sstest::temp_dir();
+  for (const char* run : {"softmax", "sigmoid"}) {
+    std::filesystem::create_directories(d + "/" + run);
+    std::ofstream(d + "/" + run + "/log.jsonl") << train_log(3);
+  }
+  // One run: loss and Sink_1..3 side by side, half the width each.
+  auto r = sstest::run_cli("plot " + d + "/softmax/log.jsonl -o " + d + "/one.png");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(png_size(d + "/one.png"), std::make_pair(900, 480 + kTitleHeight));
+  r = sstest::run_cli("plot " + d + "/softmax/log.jsonl " + d +
+                      "/sigmoid/log.jsonl --log-y --smooth 5 --width 1200 -o " + d + "/two.svg");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(svg_size(d + "/two.svg"), std::make_pair(1200.0, 480.0 + kTitleHeight));
+  // A run still writing its log: the unfinished last line is left out.
+  std::ofstream(d + "/softmax/log.jsonl", std::ios::app) << R"({"step":41,"lo)";
+  r = sstest::run_cli("plot " + d + "/softmax/log.jsonl -o " + d + "/live.png");
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
 void expect_error(const std::string& args, const std::string& needle) {
   auto r = sstest::run_cli(args);
   EXPECT_EQ(r.status, 2) << args << "\nstderr: " << r.err;
@@ -156,6 +194,16 @@ TEST(SinkErrors, BadInputIsOneLineAndStatus2) {
   expect_error("plot -o x.png " + write("nohead.csv", "1,2,3\n"), "nohead.csv");
   expect_error("plot -o x.png -l a -l b " + write("one.csv", "index,token,nll\n1,2,3\n"), "labels");
   expect_error("plot -o x.gif " + write("ok.csv", "index,token,nll\n1,2,3\n"), "x.gif");
+  expect_error("plot -o x.png " + write("ok.csv", "index,token,nll\n1,2,3\n") + " " +
+                   write("log.jsonl", train_log(2)),
+               "cannot mix");
+  expect_error("plot -o x.png " + write("cut.jsonl", train_log(2) + "{\"step\":4\n"),
+               "cut.jsonl:45");
+  expect_error("plot -o x.png " + write("evals.jsonl", "{\"step\":1,\"sink\":[1]}\n"),
+               "no training steps");
+  expect_error("plot -o x.png " + write("k.jsonl", train_log(2) + train_log(3)), "same k");
+  expect_error("plot -o x.png " + write("str.jsonl", "{\"step\":\"1\",\"loss\":2}\n"),
+               "str.jsonl:1: \"step\"");
 }
 
 TEST(SinkErrors, HelpOnEveryNewCommand) {

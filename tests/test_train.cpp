@@ -235,6 +235,8 @@ TEST(Train, LossFallsAndCheckpointWorksInEveryCommand) {
   EXPECT_EQ(r.status, 0) << r.err;
   r = sstest::run_cli("info " + m);
   EXPECT_NE(r.out.find("sinkstream"), std::string::npos) << r.out;
+  r = sstest::run_cli("plot " + out + "/log.jsonl -o " + out + "/curves.svg");
+  EXPECT_EQ(r.status, 0) << r.err;
 }
 
 TEST(Train, ResumeContinuesBitIdentically) {

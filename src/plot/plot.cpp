@@ -283,10 +283,11 @@ void y_ticks(cairo_t* cr, const Rect& a, const Axis& ax, bool grid, bool down) {
   }
 }
 
-// Series colours: tab10, or a viridis ramp for more than ten series (e.g.
-// layers); dashed reference lines in grey.
+// Series colours: tab10 (a series' own index, or its place), or a viridis
+// ramp for more than ten series (e.g. layers); dashed reference lines in grey.
 Rgb series_colour(const std::vector<Series>& all, size_t k) {
   if (all[k].dashed) return {0.35, 0.35, 0.35};
+  if (all[k].colour >= 0) return kPalette[size_t(all[k].colour) % kPalette.size()];
   size_t n = 0, i = 0;
   for (size_t j = 0; j < all.size(); ++j) {
     if (all[j].dashed) continue;
@@ -313,6 +314,7 @@ void draw_chart(cairo_t* cr, const Chart& c, const Rect& p) {
       }
   const bool zero = c.y_from_zero && !c.log_y;
   if (zero) y_mn = std::min(y_mn, 0.0), y_mx = std::max(y_mx, 0.0);
+  if (zero && y_mn == y_mx) y_mx = 1;  // all zero: [0, 1], not centred on 0
   Axis ax = make_axis(x_mn, x_mx, false, 0.02, 0.02);
   Axis ay = make_axis(y_mn, y_mx, c.log_y, zero && y_mn == 0 ? 0 : 0.05, 0.05);
   set_ticks(ax, 6, integer_x);
@@ -418,6 +420,10 @@ void draw_chart(cairo_t* cr, const Chart& c, const Rect& p) {
     cairo_line_to(cr, x + 32, y);
     cairo_stroke(cr);
     cairo_set_dash(cr, nullptr, 0, 0);
+    if (s.markers) {
+      cairo_arc(cr, x + 20, y, 3, 0, 2 * std::numbers::pi);
+      cairo_fill(cr);
+    }
     text(cr, x + 38, y, s.label, 11.5, 0, 0.5);
   }
 }

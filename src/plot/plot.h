@@ -13,6 +13,7 @@ struct Series {
   std::vector<double> x{}, y{};
   bool dashed = false;   // a reference line: dashed, in grey
   bool markers = false;  // a dot at every point
+  int colour = -1;       // tab10 index; -1: by place among the solid series
 };
 
 struct Chart {
