@@ -22,10 +22,11 @@ Workspace::Workspace(const ModelConfig& c, int n)
       gate(size_t(n) * c.hidden_dim),
       up(size_t(n) * c.hidden_dim),
       steps(n),
+      rows(n),
       win(n),
       sink(n) {}
 
-Tape::Tape(const ModelConfig& c, int n) : T(n), layers(c.n_layers) {
+Tape::Tape(const ModelConfig& c, int n) : T(n), layers(c.n_layers), rows(n) {
   const size_t d = size_t(n) * c.dim, q = size_t(n) * c.q_dim(), kv = size_t(n) * c.kv_dim(),
                h = size_t(n) * c.hidden_dim;
   for (Layer& L : layers) {
@@ -253,19 +254,33 @@ void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* token
         std::memcpy(V + dst, ws.v.data() + size_t(i) * kvd + h * hd, sizeof(float) * hd);
       }
     };
-    for (int i = 0; i < prefix; ++i) write(i);
-    // Token by token: write its keys, then attend. A later token of the chunk
-    // may evict a slot an earlier one still needed, so the order matters.
-    for (int i = 0; i < T; ++i) {
-      if (i >= prefix) write(i);
+    auto row = [&](int i) {
       const KvStep& s = steps[i];
       const float* q = ws.q.data() + size_t(i) * qd;
       const float* q_sink =
           rope && s.sink_pos != s.window_pos ? ws.q_sink.data() + size_t(i) * qd : q;
-      KvView view{K, V, cache.capacity(), s.segments.data(), s.n_segments, s.kept};
-      float* probs = ws.hook ? ws.probs.data() : nullptr;
-      be.attention(q, q_sink, view, ap, ws.att.data() + size_t(i) * qd, probs);
-      if (probs) ws.hook(l, t0 + i, s, probs);
+      return AttentionRow{q,
+                          q_sink,
+                          {K, V, cache.capacity(), s.segments.data(), s.n_segments, s.kept},
+                          ws.att.data() + size_t(i) * qd};
+    };
+    for (int i = 0; i < prefix; ++i) write(i);
+    if (!ws.hook && t0 + T <= cache.capacity()) {
+      // Nothing is evicted within the chunk: write every key, then attend
+      // with all rows at once.
+      for (int i = prefix; i < T; ++i) write(i);
+      for (int i = 0; i < T; ++i) ws.rows[i] = row(i);
+      be.attention(ws.rows.data(), T, ap, nullptr);
+    } else {
+      // Token by token: write its keys, then attend. A later token of the
+      // chunk may evict a slot an earlier one still needed.
+      for (int i = 0; i < T; ++i) {
+        if (i >= prefix) write(i);
+        const AttentionRow r = row(i);
+        float* probs = ws.hook ? ws.probs.data() : nullptr;
+        be.attention(&r, 1, ap, probs);
+        if (probs) ws.hook(l, t0 + i, steps[i], probs);
+      }
     }
     if (tl) {
       save(ws.q, Tq, tl->q);
@@ -397,12 +412,13 @@ void Model::backward(Backend& be, Workspace& ws, const KvCache& cache, const int
       float* dkb_v = L.kv_bias_v ? g.of(L.kv_bias_v) : nullptr;
       for (int i = 0; i < T; ++i) {
         const KvStep& s = ws.steps[i];
-        const KvView view{cache.k(l),        cache.v(l),   cache.capacity(),
-                          s.segments.data(), s.n_segments, s.kept};
-        be.attention_backward(tl.q.data() + size_t(i) * qd, view, ap, datt + size_t(i) * qd,
-                              tp.dq.data() + size_t(i) * qd, tp.dK.data(), tp.dV.data(), dsink,
-                              dkb_k, dkb_v);
+        tp.rows[i] = {
+            tl.q.data() + size_t(i) * qd,
+            {cache.k(l), cache.v(l), cache.capacity(), s.segments.data(), s.n_segments, s.kept},
+            datt + size_t(i) * qd,
+            tp.dq.data() + size_t(i) * qd};
       }
+      be.attention_backward(tp.rows.data(), T, ap, tp.dK.data(), tp.dV.data(), dsink, dkb_k, dkb_v);
       // Cache layout [kv head][slot][hd] back to tokens; rotations undone.
       for (int i = 0; i < T; ++i) {
         for (int h = 0; h < c.n_kv_heads; ++h) {

@@ -51,6 +51,7 @@ struct Tape {
   std::vector<float> xf_in, xf;  // the final norm's input and output
   // Gradient scratch.
   std::vector<float> dx, dy, dt, datt, dq, dk, dv, dK, dV, dg, dh, du;
+  std::vector<AttentionGradRow> rows;
 };
 
 // Where each parameter's gradient lives: every trainable tensor is f32 in
@@ -68,6 +69,7 @@ struct Workspace {
   int max_tokens;
   std::vector<float> x, xb, xb2, q, q_sink, k, v, att, g, gate, up, probs;
   std::vector<KvStep> steps;
+  std::vector<AttentionRow> rows;
   std::vector<RopeAngles> win, sink;
   AttentionHook hook;
   ActivationHook probe;

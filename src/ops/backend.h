@@ -19,6 +19,25 @@ struct RopeAngles {
   float cos[256], sin[256];  // head_dim/2 entries used
 };
 
+// One query row of an attention call: its query rotated for window slots
+// (q_win) and for sink slots (q_sink, may equal q_win), the slots it sees,
+// and where its output goes.
+struct AttentionRow {
+  const float* q_win;
+  const float* q_sink;
+  KvView kv;
+  float* out;
+};
+
+// One query row of the attention backward pass over a dense cache: the
+// query, the slots it saw, the gradient of its output, and where dq goes.
+struct AttentionGradRow {
+  const float* q;
+  KvView kv;
+  const float* dout;
+  float* dq;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -33,12 +52,12 @@ class Backend {
   // angles of one position (inverse: back, for the backward pass).
   virtual void rope(float* x, int n_heads, int head_dim, int rot_dim, RopeLayout layout,
                     const RopeAngles& a, bool inverse = false) = 0;
-  // out[h] = op(q[h]·K / sqrt(d) + bias) V for every query head h, grouped
-  // over KV heads. q_win rotates for window slots, q_sink for sink slots.
-  // When probs is non-null it receives [n_heads][kept] attention weights in
-  // cache order (the capture hook; nothing is written otherwise).
-  virtual void attention(const float* q_win, const float* q_sink, const KvView& kv,
-                         const AttentionParams& p, float* out, float* probs) = 0;
+  // For each of n rows, out[h] = op(q[h]·K / sqrt(d) + bias) V for every
+  // query head h, grouped over KV heads. When probs is non-null (then n is 1)
+  // it receives [n_heads][kept] attention weights in cache order (the
+  // capture hook; nothing is written otherwise).
+  virtual void attention(const AttentionRow* rows, int n, const AttentionParams& p,
+                         float* probs) = 0;
   // h = act(g) * u (gated FFN), or h = act(g) when u is null, over n
   // elements; h may be g.
   virtual void activation(Activation act, const float* g, const float* u, float* h, int64_t n) = 0;
@@ -52,11 +71,14 @@ class Backend {
   // dg and du (written; du only when u is non-null) of activation.
   virtual void activation_backward(Activation act, const float* g, const float* u, const float* dh,
                                    float* dg, float* du, int64_t n) = 0;
-  // One query's attention gradients over a dense cache (see
-  // attention_backward in ops/kernels.h).
-  virtual void attention_backward(const float* q, const KvView& kv, const AttentionParams& p,
-                                  const float* dout, float* dq, float* dk, float* dv, float* dsink,
-                                  float* dkb_k, float* dkb_v) = 0;
+  // The attention gradients of n query rows (see attention_backward in
+  // ops/kernels.h): each row's dq (written), and summed over the rows into
+  // dk, dv (cache layout of the rows' views) and the sink logits' and
+  // kv-bias slot's gradients (each may be null when absent). Deterministic
+  // for a given thread count.
+  virtual void attention_backward(const AttentionGradRow* rows, int n, const AttentionParams& p,
+                                  float* dk, float* dv, float* dsink, float* dkb_k,
+                                  float* dkb_v) = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend();

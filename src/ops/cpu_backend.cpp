@@ -96,6 +96,57 @@ float dot_row(const Tensor& w, int64_t r, const float* x, int n) {
 // more, and far more when another process holds the other cores.
 constexpr int64_t kParallelWork = 1 << 17;
 
+// Runs f(lo, hi) over one contiguous block of [0, n) per thread, on every
+// thread when work (multiply-adds or so) is worth a fork.
+template <class F>
+void blocks(int64_t n, int64_t work, F&& f) {
+#pragma omp parallel if (work >= kParallelWork)
+  {
+    const int64_t t = omp_get_thread_num(), k = omp_get_num_threads();
+    f(n * t / k, n * (t + 1) / k);
+  }
+}
+
+// Sums from several threads into outputs (some may be null), the same way
+// for the same thread count: thread 0 adds into the outputs themselves, the
+// others into zeroed copies that reduce() adds in thread order.
+class Partials {
+ public:
+  struct Out {
+    float* p;
+    size_t n;
+  };
+  Partials(std::vector<float>& storage, int threads, std::vector<Out> outs)
+      : outs_(std::move(outs)), threads_(threads), storage_(storage) {
+    for (const Out& o : outs_) per_thread_ += o.p ? o.n : 0;
+    storage_.assign(size_t(threads - 1) * per_thread_, 0.0f);
+  }
+  // Where thread t sums output k.
+  float* of(int t, size_t k) const {
+    if (t == 0 || !outs_[k].p) return outs_[k].p;
+    float* at = storage_.data() + size_t(t - 1) * per_thread_;
+    for (size_t j = 0; j < k; ++j) at += outs_[j].p ? outs_[j].n : 0;
+    return at;
+  }
+  void reduce() const {
+    for (int t = 1; t < threads_; ++t) {
+      const float* from = storage_.data() + size_t(t - 1) * per_thread_;
+      for (const Out& o : outs_) {
+        if (!o.p) continue;
+#pragma omp parallel for schedule(static) if (o.n >= size_t(kParallelWork))
+        for (size_t i = 0; i < o.n; ++i) o.p[i] += from[i];
+        from += o.n;
+      }
+    }
+  }
+
+ private:
+  std::vector<Out> outs_;
+  int threads_;
+  size_t per_thread_ = 0;
+  std::vector<float>& storage_;
+};
+
 class CpuBackend final : public Backend {
  public:
   void matmul(const Tensor& w, const float* x, float* y, int T) override {
@@ -123,7 +174,9 @@ class CpuBackend final : public Backend {
 
   void norm(NormKind kind, const float* x, const float* g, const float* b, float* y, int T, int dim,
             float eps) override {
-    norm_forward(kind, x, g, b, y, T, dim, eps);
+    blocks(T, int64_t(T) * dim * 4, [&](int64_t lo, int64_t hi) {
+      norm_forward(kind, x + lo * dim, g, b, y + lo * dim, int(hi - lo), dim, eps);
+    });
   }
 
   void rope(float* x, int n_heads, int hd, int rot, RopeLayout layout, const RopeAngles& a,
@@ -131,19 +184,28 @@ class CpuBackend final : public Backend {
     rope_rotate(x, n_heads, hd, rot, layout, a.cos, a.sin, inverse);
   }
 
-  void attention(const float* q_win, const float* q_sink, const KvView& kv,
-                 const AttentionParams& ap, float* out, float* probs) override {
-#pragma omp parallel for schedule(static) if (int64_t(kv.kept) * ap.head_dim * ap.n_heads >= \
-                                              kParallelWork)
-    for (int h = 0; h < ap.n_heads; ++h) {
+  void attention(const AttentionRow* rows, int n, const AttentionParams& ap,
+                 float* probs) override {
+    check(!probs || n == 1, "attention: probabilities are captured one row at a time");
+    const int H = ap.n_heads;
+    int max_kept = 0;
+    int64_t work = 0;
+    for (int r = 0; r < n; ++r)
+      max_kept = std::max(max_kept, rows[r].kv.kept), work += rows[r].kv.kept;
+      // Rows x heads: every item writes its own head of its own row.
+#pragma omp parallel for schedule(dynamic, 4) if (work * ap.head_dim * H >= kParallelWork)
+    for (int64_t i = 0; i < int64_t(n) * H; ++i) {
       thread_local std::vector<float> scores;
-      scores.resize(size_t(kv.kept) + 1);
-      attention_head(q_win, q_sink, kv, ap, h, scores.data(), out, probs);
+      scores.resize(size_t(max_kept) + 1);
+      const AttentionRow& r = rows[i / H];
+      attention_head(r.q_win, r.q_sink, r.kv, ap, int(i % H), scores.data(), r.out, probs);
     }
   }
 
   void activation(Activation act, const float* g, const float* u, float* h, int64_t n) override {
-    activation_forward(act, g, u, h, n);
+    blocks(n, n * 16, [&](int64_t lo, int64_t hi) {
+      activation_forward(act, g + lo, u ? u + lo : nullptr, h + lo, hi - lo);
+    });
   }
 
   void matmul_backward(const Tensor& w, const float* x, const float* dy, float* dx, float* dw,
@@ -160,25 +222,58 @@ class CpuBackend final : public Backend {
 
   void norm_backward(NormKind kind, const float* x, const float* g, const float* dy, float* dx,
                      float* dg, float* db, int T, int dim, float eps) override {
-    ss::norm_backward(kind, x, g, dy, dx, dg, db, T, dim, eps);
+    const int64_t work = int64_t(T) * dim * 8;
+    const Partials sums(partial_, work >= kParallelWork ? omp_get_max_threads() : 1,
+                        {{dg, size_t(dim)}, {db, size_t(dim)}});
+    blocks(T, work, [&](int64_t lo, int64_t hi) {
+      const int t = omp_get_thread_num();
+      ss::norm_backward(kind, x + lo * dim, g, dy + lo * dim, dx + lo * dim, sums.of(t, 0),
+                        sums.of(t, 1), int(hi - lo), dim, eps);
+    });
+    sums.reduce();
   }
 
   void activation_backward(Activation act, const float* g, const float* u, const float* dh,
                            float* dg, float* du, int64_t n) override {
-    ss::activation_backward(act, g, u, dh, dg, du, n);
+    blocks(n, n * 32, [&](int64_t lo, int64_t hi) {
+      ss::activation_backward(act, g + lo, u ? u + lo : nullptr, dh + lo, dg + lo,
+                              du ? du + lo : nullptr, hi - lo);
+    });
   }
 
-  void attention_backward(const float* q, const KvView& kv, const AttentionParams& ap,
-                          const float* dout, float* dq, float* dk, float* dv, float* dsink,
-                          float* dkb_k, float* dkb_v) override {
-    scratch_.resize(3 * (size_t(kv.kept) + 1));
-    float* s = scratch_.data();
-    ss::attention_backward(q, kv, ap, dout, dq, dk, dv, dsink, dkb_k, dkb_v, s, s + kv.kept + 1,
-                           s + 2 * (kv.kept + 1));
+  void attention_backward(const AttentionGradRow* rows, int n, const AttentionParams& ap, float* dk,
+                          float* dv, float* dsink, float* dkb_k, float* dkb_v) override {
+    if (n == 0) return;
+    const int hd = ap.head_dim;
+    const size_t kv = size_t(ap.n_kv_heads) * rows[0].kv.capacity * hd;
+    int max_kept = 0;
+    int64_t work = 0;
+    for (int r = 0; r < n; ++r)
+      max_kept = std::max(max_kept, rows[r].kv.kept), work += rows[r].kv.kept;
+    const int threads = work * hd * ap.n_heads >= kParallelWork ? omp_get_max_threads() : 1;
+    const Partials sums(partial_, threads,
+                        {{dk, kv},
+                         {dv, kv},
+                         {dsink, size_t(ap.n_heads)},
+                         {dkb_k, size_t(ap.n_kv_heads) * hd},
+                         {dkb_v, size_t(ap.n_kv_heads) * hd}});
+#pragma omp parallel num_threads(threads)
+    {
+      const int t = omp_get_thread_num();
+      std::vector<float> s(3 * (size_t(max_kept) + 1));
+      float* const sc = s.data();
+      // Round-robin rows: causal rows grow, so blocks would be unbalanced.
+#pragma omp for schedule(static, 1)
+      for (int r = 0; r < n; ++r)
+        ss::attention_backward(rows[r].q, rows[r].kv, ap, rows[r].dout, rows[r].dq, sums.of(t, 0),
+                               sums.of(t, 1), sums.of(t, 2), sums.of(t, 3), sums.of(t, 4), sc,
+                               sc + max_kept + 1, sc + 2 * (max_kept + 1));
+    }
+    sums.reduce();
   }
 
  private:
-  std::vector<float> dequant_, scratch_;
+  std::vector<float> dequant_, partial_;
 };
 
 }  // namespace
