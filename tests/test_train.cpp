@@ -39,6 +39,8 @@ struct Variant {
   std::string name;
   std::function<void(ModelConfig&)> set;
 };
+// gtest prints a parameter in ctest's test names: the variant's name, not its bytes.
+void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
 
 const std::vector<Variant>& variants() {
   static const std::vector<Variant> v = {

@@ -121,7 +121,9 @@ double Trainer::loss(const std::vector<std::vector<int>>& samples, int first, bo
     check(T == c.max_seq_len, "train: a sample of ", T, " tokens for a context of ", c.max_seq_len);
     cache_->clear();
     model_->forward(be_, *ws_, *cache_, s.data(), T, logits_.data(), true);
-    for (int i = 0; i + 1 < T; ++i) {
+    nll_.assign(T, 0.0);
+#pragma omp parallel for schedule(static) if (int64_t(T) * V >= (1 << 16))
+    for (int i = 0; i < T - 1; ++i) {
       float* row = logits_.data() + size_t(i) * V;
       if (i + 1 < first) {
         std::fill_n(row, V, 0.0f);
@@ -132,13 +134,14 @@ double Trainer::loss(const std::vector<std::vector<int>>& samples, int first, bo
       double sum = 0;
       for (int j = 0; j < V; ++j) sum += std::exp(double(row[j] - mx));
       const double lse = std::log(sum) + mx;
-      total += lse - row[s[i + 1]];
-      ++count;
+      nll_[i] = lse - row[s[i + 1]];
       if (grads) {  // d(-log softmax[target]) = softmax - onehot
         for (int j = 0; j < V; ++j) row[j] = float(std::exp(double(row[j]) - lse) * scale);
         row[s[i + 1]] -= float(scale);
       }
     }
+    for (int i = first - 1; i < T - 1; ++i) total += nll_[i];  // in order: deterministic
+    count += std::max(0, T - first);
     std::fill_n(logits_.data() + size_t(T - 1) * V, V, 0.0f);
     if (grads) model_->backward(be_, *ws_, *cache_, s.data(), T, logits_.data(), gb);
   }
@@ -174,8 +177,9 @@ StepStats Trainer::train_step(const Corpus& data) {
     const bool decay =
         r == ParamRole::Embedding || r == ParamRole::Weight || r == ParamRole::Output;
     const float wd = decay ? float(lr * o_.weight_decay) : 0.0f;
-    const size_t from = offsets_[i], to = from + size_t(specs_[i].numel());
-    for (size_t j = from; j < to; ++j) {
+    const int64_t from = int64_t(offsets_[i]), to = from + specs_[i].numel();
+#pragma omp parallel for schedule(static) if (to - from >= (1 << 16))
+    for (int64_t j = from; j < to; ++j) {
       const float g = grads_[j] * clip;
       m_[j] = float(o_.beta1) * m_[j] + float(1 - o_.beta1) * g;
       v_[j] = float(o_.beta2) * v_[j] + float(1 - o_.beta2) * g * g;

@@ -86,6 +86,7 @@ class Trainer {
   std::unique_ptr<Tape> tape_;
   std::unique_ptr<KvCache> cache_;
   std::vector<float> logits_;
+  std::vector<double> nll_;  // per target row of one sample
 };
 
 // A one-line check that a config is one the trainer can build (the
