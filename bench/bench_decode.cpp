@@ -4,6 +4,7 @@
 //   decode     tokens/s and weight-read GB/s of Stream::feed(1 token), against the triad
 //   recompute  per-token latency of sinks against recompute at several cache sizes
 //   ppl        streaming-perplexity throughput on real text, chunked as the CLI does
+//   train      training tokens/s and FLOP/s against the sgemm peak, on 1 and all threads
 // Every figure is the best of a few repetitions.
 #include <cblas.h>
 #include <omp.h>
@@ -24,6 +25,7 @@
 #include "model/random_init.h"
 #include "model/stream.h"
 #include "tokenizer/tokenizer.h"
+#include "train/trainer.h"
 
 using namespace ss;
 using ssbench::now_s;
@@ -219,6 +221,78 @@ void ppl_section(const Options& o) {
   std::printf("%10.0f %10.2f %8.3f\n", n / best, 1e6 * best / n, std::exp(total / n));
 }
 
+void set_threads(int n) {
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
+}
+
+// Best FLOP/s of a plain n^3 cblas_sgemm on the current threads.
+double sgemm_flops(int n, int reps) {
+  std::vector<float> a(size_t(n) * n, 0.5f), b(a), c(a.size());
+  double best = kInf;
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = now_s();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
+                0.0f, c.data(), n);
+    best = std::min(best, now_s() - t0);
+  }
+  return 2.0 * n * n * n / best;
+}
+
+// Trainer::train_step on a 4-layer, 256-dim byte-level model with a context
+// of 256, batch 8, random bytes. FLOPs per step: 6 per matmul weight per
+// token (forward, input and weight gradients) plus causal attention, whose
+// score and value products cost 2 * head_dim * (i + 1) per head for query i,
+// times 3 with the backward pass.
+void train_section(const Options& o) {
+  ModelConfig c;
+  c.family = "sinkstream";
+  c.dim = 256, c.n_layers = 4, c.n_heads = c.n_kv_heads = 4, c.head_dim = 64;
+  c.hidden_dim = 688, c.vocab_size = 259, c.max_seq_len = 256;
+  OptimOptions opt;
+  opt.batch = 8;
+  opt.steps = 1000;
+  std::vector<int> bytes(size_t(1) << 20);
+  std::mt19937 rng(1);
+  for (int& b : bytes) b = int(rng() % 256);
+  const Corpus corpus(std::move(bytes), 0.0, c.max_seq_len, {});
+  const double T = c.max_seq_len, tokens = opt.batch * T;
+  const double matmul_params =
+      double(c.n_layers) * (4.0 * c.dim * c.dim + 3.0 * c.dim * c.hidden_dim) +
+      double(c.dim) * c.vocab_size;
+  const double attention = 3.0 * c.n_layers * c.n_heads * 2.0 * 2.0 * c.head_dim * T * (T + 1) / 2;
+  const double flop = 6.0 * matmul_params * tokens + opt.batch * attention;
+  std::printf(
+      "\n== train: 4 layers, dim 256, ctx 256, SwiGLU 688, byte vocab, batch 8 (%.2fM "
+      "parameters, %.2f GFLOP a step) ==\n",
+      (matmul_params + c.dim * c.vocab_size) / 1e6, flop / 1e9);
+  std::printf("%8s %12s %10s %12s %10s %10s\n", "threads", "sgemm GF/s", "tok/s", "train GF/s",
+              "%sgemm", "ms/step");
+  double tok_s_1 = 0;
+  const int max_threads = o.threads > 0 ? o.threads : omp_get_num_procs();
+  const std::vector<int> counts =
+      max_threads > 1 ? std::vector<int>{1, max_threads} : std::vector<int>{1};
+  for (int threads : counts) {
+    set_threads(threads);
+    const double peak = sgemm_flops(1024, o.quick ? 3 : 5);
+    auto be = make_cpu_backend();
+    Trainer tr(c, opt, *be);
+    tr.train_step(corpus);  // warm-up: first touches of the workspace
+    double best = kInf;
+    for (int r = 0; r < (o.quick ? 3 : 6); ++r) {
+      const double t0 = now_s();
+      tr.train_step(corpus);
+      best = std::min(best, now_s() - t0);
+    }
+    const double tok_s = tokens / best;
+    if (threads == 1) tok_s_1 = tok_s;
+    std::printf("%8d %12.1f %10.0f %12.1f %9.1f%% %10.1f\n", threads, peak / 1e9, tok_s,
+                flop / best / 1e9, 100 * flop / best / peak, 1e3 * best);
+    if (threads > 1) std::printf("%d threads over 1: %.2fx\n", threads, tok_s / tok_s_1);
+  }
+  set_threads(max_threads);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -226,14 +300,13 @@ int main(int argc, char** argv) {
   CLI::App app("sinkstream end-to-end benchmarks");
   app.add_flag("--quick", o.quick, "Fewer steps and repetitions (under a minute)");
   app.add_option("--only", o.sections, "Run only these sections")
-      ->check(CLI::IsMember({"bandwidth", "decode", "recompute", "ppl"}));
+      ->check(CLI::IsMember({"bandwidth", "decode", "recompute", "ppl", "train"}));
   app.add_option("-t,--threads", o.threads, "Threads (default: all cores)");
   app.add_option("--model", o.model, "stories260K checkpoint")->capture_default_str();
   app.add_option("--text", o.text, "Text for the ppl section")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
-  omp_set_num_threads(threads);
-  openblas_set_num_threads(threads);
+  set_threads(threads);
 
   double triad_4k = 0, triad_2m = 0;
   if (o.wants("bandwidth") || o.wants("decode")) {
@@ -248,6 +321,7 @@ int main(int argc, char** argv) {
     if (o.wants("decode")) decode_section(o, triad_4k, triad_2m);
     if (o.wants("recompute")) recompute_section(o);
     if (o.wants("ppl")) ppl_section(o);
+    if (o.wants("train")) train_section(o);
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -88,8 +88,9 @@ void BM_Attention(benchmark::State& st) {
   int l = 0;
   const double t0 = ssbench::now_s();
   for (auto _ : st) {
-    const KvView view{cache.k(l), cache.v(l), kept, &seg, 1, kept};
-    be->attention(q.data(), q.data(), view, params, out.data(), nullptr);
+    const AttentionRow row{
+        q.data(), q.data(), {cache.k(l), cache.v(l), kept, &seg, 1, kept}, out.data()};
+    be->attention(&row, 1, params, nullptr);
     benchmark::ClobberMemory();
     l = (l + 1) % layers;
   }
