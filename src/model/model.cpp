@@ -354,12 +354,8 @@ void Model::backward(Backend& be, Workspace& ws, const KvCache& cache, const int
   // dx = dy W (or dx += when accumulate) and the weight's and bias's gradients.
   auto linear_bwd = [&](const Linear& l, const float* x, const float* dy, float* dx,
                         bool accumulate) {
-    const int out = int(l.w->rows()), in = int(l.w->cols());
-    float* tmp = accumulate ? tp.dt.data() : dx;
-    if (accumulate) check(tp.dt.size() >= size_t(T) * in, "backward: scratch too small");
-    be.matmul_backward(*l.w, x, dy, tmp, g.of(l.w->data), T);
-    if (accumulate)
-      for (size_t i = 0; i < size_t(T) * in; ++i) dx[i] += tmp[i];
+    const int out = int(l.w->rows());
+    be.matmul_backward(*l.w, x, dy, dx, g.of(l.w->data), T, accumulate);
     if (l.b) {
       float* db = g.of(l.b);
       for (int t = 0; t < T; ++t)
@@ -370,7 +366,7 @@ void Model::backward(Backend& be, Workspace& ws, const KvCache& cache, const int
   float* dy = tp.dy.data();
 
   // Logits = lm_head(norm(x)).
-  be.matmul_backward(*lm_head_, tp.xf.data(), dlogits, dy, g.of(lm_head_->data), T);
+  be.matmul_backward(*lm_head_, tp.xf.data(), dlogits, dy, g.of(lm_head_->data), T, false);
   norm_bwd(final_norm_, tp.xf_in.data(), dy, dx);
 
   for (int l = c.n_layers - 1; l >= 0; --l) {

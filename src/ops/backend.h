@@ -62,9 +62,10 @@ class Backend {
   // elements; h may be g.
   virtual void activation(Activation act, const float* g, const float* u, float* h, int64_t n) = 0;
 
-  // dx[T][in] = dy W (written) and dW += dy^T x, for an f32 W [out][in].
+  // dx[T][in] = dy W (written, or added to when accumulate; dx may be null)
+  // and dW += dy^T x, for an f32 W [out][in].
   virtual void matmul_backward(const Tensor& w, const float* x, const float* dy, float* dx,
-                               float* dw, int T) = 0;
+                               float* dw, int T, bool accumulate) = 0;
   // dx (written), dg and db (accumulated; db may be null) of norm.
   virtual void norm_backward(NormKind kind, const float* x, const float* g, const float* dy,
                              float* dx, float* dg, float* db, int T, int dim, float eps) = 0;

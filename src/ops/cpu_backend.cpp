@@ -209,13 +209,13 @@ class CpuBackend final : public Backend {
   }
 
   void matmul_backward(const Tensor& w, const float* x, const float* dy, float* dx, float* dw,
-                       int T) override {
+                       int T, bool accumulate) override {
     check(w.dtype == DType::F32, "training needs f32 weights, not ", dtype_name(w.dtype));
     const int out = int(w.rows()), in = int(w.cols());
     const float* wf = static_cast<const float*>(w.data);
     if (dx)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, in, out, 1.0f, dy, out, wf, in,
-                  0.0f, dx, in);
+                  accumulate ? 1.0f : 0.0f, dx, in);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, T, 1.0f, dy, out, x, in, 1.0f, dw,
                 in);
   }
