@@ -863,6 +863,9 @@ TEST(Gguf, MetadataErrors) {
             path + ": GGUF file is truncated (k: 3 strings at byte 49, 9 bytes left)");
   EXPECT_EQ(message(GgufBuilder().kv("k", static_cast<GgufType>(13), "")),
             path + ": k has unknown GGUF value type 13 at byte 33");
+  // Control characters from the file are escaped: the message stays one line.
+  EXPECT_EQ(message(GgufBuilder().kv("k\n\t", static_cast<GgufType>(13), "")),
+            path + ": k\\x0a\\x09 has unknown GGUF value type 13 at byte 35");
   std::string deep = gtype(GgufType::U8) + le<uint64_t>(0);
   for (int i = 0; i < 8; ++i) deep = gtype(GgufType::Array) + le<uint64_t>(1) + deep;
   EXPECT_EQ(message(GgufBuilder().kv("k", GgufType::Array, deep)),

@@ -7,8 +7,26 @@
 
 namespace ss {
 
+// Control characters (a newline in a key name read from a corrupt file, say)
+// are written as \xNN, so that every message stays on one line.
+inline std::string one_line(std::string s) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+      out += c;
+      continue;
+    }
+    out += "\\x";
+    out += hex[u >> 4];
+    out += hex[u & 15];
+  }
+  return out;
+}
+
 struct Error : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit Error(const std::string& what) : std::runtime_error(one_line(what)) {}
 };
 
 template <typename... Args>
