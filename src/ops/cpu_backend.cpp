@@ -190,9 +190,11 @@ class CpuBackend final : public Backend {
     const int H = ap.n_heads;
     int max_kept = 0;
     int64_t work = 0;
-    for (int r = 0; r < n; ++r)
-      max_kept = std::max(max_kept, rows[r].kv.kept), work += rows[r].kv.kept;
-      // Rows x heads: every item writes its own head of its own row.
+    for (int r = 0; r < n; ++r) {
+      max_kept = std::max(max_kept, rows[r].kv.kept);
+      work += rows[r].kv.kept;
+    }
+    // Rows x heads: every item writes its own head of its own row.
 #pragma omp parallel for schedule(dynamic, 4) if (work * ap.head_dim * H >= kParallelWork)
     for (int64_t i = 0; i < int64_t(n) * H; ++i) {
       thread_local std::vector<float> scores;
