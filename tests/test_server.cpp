@@ -825,15 +825,13 @@ TEST(ServerPage, HeadlessChromiumChatsAndStreams) {
   EXPECT_GT(m[1].length(), 5u);
   EXPECT_NE(dom.find("class=\"cell sink"), std::string::npos) << "cache view not drawn";
 
-  const std::string png = (std::filesystem::current_path() / "serve_page.png").string();
-  std::filesystem::remove(png);
+  const std::string png = dir + "/serve_page.png";
   ASSERT_EQ(browse("--window-size=1280,800 --screenshot=" + png, "/dev/null"), 0);
   std::ifstream p(png, std::ios::binary);
   std::string sig(8, '\0');
   p.read(sig.data(), 8);
   EXPECT_EQ(sig, "\x89PNG\r\n\x1a\n");
   EXPECT_GT(std::filesystem::file_size(png), 10000u);
-  std::printf("[page] screenshot: %s\n", png.c_str());
   auto c = h.client();
   EXPECT_EQ(get(*c, "/v1/sessions").body.at("data").size(), 2u);  // one chat per page load
 }
