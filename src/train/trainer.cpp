@@ -95,9 +95,7 @@ void Trainer::build(const ModelConfig& c) {
   Checkpoint ck;
   ck.config = c;
   ck.format = "training";
-  for (size_t i = 0; i < specs_.size(); ++i)
-    ck.tensors.tensors.emplace_back(
-        specs_[i].name, Tensor{DType::F32, specs_[i].shape, params_.data() + offsets_[i]});
+  ck.tensors.tensors = param_tensors();
   model_ = std::make_shared<const Model>(std::move(ck));
   const int T = c.max_seq_len;
   ws_ = std::make_unique<Workspace>(c, T);
@@ -105,6 +103,14 @@ void Trainer::build(const ModelConfig& c) {
   ws_->tape = tape_.get();
   cache_ = std::make_unique<KvCache>(c.n_layers, c.n_kv_heads, c.head_dim, 0, T, false);
   logits_.resize(size_t(T) * c.vocab_size);
+}
+
+std::vector<std::pair<std::string, Tensor>> Trainer::param_tensors() const {
+  std::vector<std::pair<std::string, Tensor>> t;
+  for (size_t i = 0; i < specs_.size(); ++i)
+    t.emplace_back(specs_[i].name,
+                   Tensor{DType::F32, specs_[i].shape, params_.data() + offsets_[i]});
+  return t;
 }
 
 int Trainer::first_target(int lead) const { return std::max({1, lead, config().prefix_lm}); }
@@ -209,10 +215,8 @@ std::string Trainer::save(const std::string& dir,
     fs::remove_all(tmp, ec);
     fs::create_directories(tmp, ec);
     check(!ec, "cannot create ", tmp.string(), ": ", ec.message());
-    std::vector<std::pair<std::string, Tensor>> weights, state;
-    for (size_t i = 0; i < specs_.size(); ++i)
-      weights.emplace_back(specs_[i].name,
-                           Tensor{DType::F32, specs_[i].shape, params_.data() + offsets_[i]});
+    const std::vector<std::pair<std::string, Tensor>> weights = param_tensors();
+    std::vector<std::pair<std::string, Tensor>> state;
     const int64_t n = int64_t(params_.size());
     state.emplace_back("adam.m", Tensor{DType::F32, {n}, m_.data()});
     state.emplace_back("adam.v", Tensor{DType::F32, {n}, v_.data()});
@@ -258,7 +262,7 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& dir, const OptimOpti
     const json st = json::parse(f);
     t->step_ = st.at("step").get<int64_t>();
   } catch (const json::exception& e) {
-    fail(dir, "/trainer.json: ", e.what());
+    fail(dir, "/trainer.json: ", json_message(e));
   }
   check(t->step_ >= 0, dir, "/trainer.json: negative step");
   return t;

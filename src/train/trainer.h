@@ -75,6 +75,8 @@ class Trainer {
  private:
   Trainer(const ModelConfig& c, const OptimOptions& o, Backend& be, bool init);
   void build(const ModelConfig& c);
+  // Each parameter as an f32 tensor over the flat buffer, by name.
+  std::vector<std::pair<std::string, Tensor>> param_tensors() const;
   OptimOptions o_;
   Backend& be_;
   std::vector<ParamSpec> specs_;
