@@ -72,6 +72,11 @@ order, except that a C compiler may contract d*q+m / dl*q-ml into an FMA.
 
 Run from the repository root (needs models/cache, see scripts/fetch-models.sh):
     python3 tests/reference/make_dequant_refs.py
+    python3 tests/reference/make_dequant_refs.py --check-ggml build-ref/llama.cpp/build/bin/libggml-base.so
+The second form writes nothing: it checks the committed vectors and every
+tensor's digest against ggml's own C dequantizers (ggml_get_type_traits(type)
+->to_float from a llama.cpp build, scripts/build-llamacpp.sh) and prints, per
+type, whether they are identical or the largest ulp distance.
 """
 import hashlib
 import json
@@ -165,7 +170,62 @@ def vectors():
     return res
 
 
+def check_ggml(libpath):
+    """Compare gguf-py's results with ggml's C to_float, bit for bit."""
+    import ctypes
+    lib = ctypes.CDLL(libpath)
+    to_float_t = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+
+    class Traits(ctypes.Structure):
+        _fields_ = [("type_name", ctypes.c_char_p), ("blck_size", ctypes.c_int64),
+                    ("blck_size_interleave", ctypes.c_int64), ("type_size", ctypes.c_size_t),
+                    ("is_quantized", ctypes.c_bool), ("to_float", to_float_t),
+                    ("from_float_ref", ctypes.c_void_p)]
+    lib.ggml_get_type_traits.restype = ctypes.POINTER(Traits)
+
+    def ggml_deq(raw, qtype, n):
+        out = np.empty(n, dtype=np.float32)
+        raw = np.ascontiguousarray(raw)
+        lib.ggml_get_type_traits(int(qtype)).contents.to_float(raw.ctypes.data, out.ctypes.data, n)
+        return out
+
+    ok = True
+    with open(os.path.join(OUT, "quant_vectors.json")) as f:
+        vecs = json.load(f)
+    for v in vecs:
+        raw = np.frombuffer(bytes.fromhex(v["blocks_hex"]), dtype=np.uint8)
+        ref = np.frombuffer(bytes.fromhex(v["values_f32_hex"]), dtype="<f4")
+        got = ggml_deq(raw, T[v["type"]], ref.size)
+        ulp = np.abs(got.view(np.int32).astype(np.int64) - ref.view(np.int32).astype(np.int64)).max()
+        print(f"vectors {v['type']:7s} {'identical' if ulp == 0 else f'max {ulp} ulp'}")
+        ok &= ulp == 0
+    with open(os.path.join(OUT, "dequant_digests.json")) as f:
+        dig = json.load(f)
+    for name in MODELS:
+        r = GGUFReader(os.path.join(ROOT, "models", "cache", name))
+        bad = 0
+        for t in r.tensors:
+            qt = T(t.tensor_type)
+            rows = t.data.reshape((-1, t.data.shape[-1]))
+            h = hashlib.sha256()
+            for i in range(0, rows.shape[0], ROWS_PER_CHUNK):
+                chunk = rows[i:i + ROWS_PER_CHUNK]
+                if qt == T.F32:
+                    h.update(np.ascontiguousarray(chunk, dtype="<f4").tobytes())
+                else:
+                    n = chunk.shape[0] * chunk.shape[1] // GGML_QUANT_SIZES[qt][1] * GGML_QUANT_SIZES[qt][0]
+                    h.update(ggml_deq(chunk, qt, n).astype("<f4").tobytes())
+            if h.hexdigest() != dig[name][t.name]["sha256"]:
+                bad += 1
+                print(f"{name} {t.name} ({qt.name}): ggml differs from gguf-py")
+        print(f"{name}: {len(r.tensors) - bad}/{len(r.tensors)} tensors identical to ggml's C dequantizers")
+        ok &= bad == 0
+    return ok
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--check-ggml":
+        sys.exit(0 if check_ggml(sys.argv[2]) else 1)
     vec = vectors()
     with open(os.path.join(OUT, "quant_vectors.json"), "w") as f:
         f.write("[\n" + ",\n".join(json.dumps(v) for v in vec) + "\n]\n")
