@@ -32,7 +32,11 @@ Outputs (tests/reference/):
       512, 2 threads, llama.cpp's defaults otherwise (f16 KV cache, flash
       attention off as llama_cpp.Llama sets it). nll[i] = -log_softmax(
       logits[i])[ids[i+1]] computed in float64 from the f32 logits; top1[i] =
-      argmax(logits[i]) (first index on ties).
+      argmax(logits[i]) (first index on ties); top1_margin[i] = the largest
+      logit minus the second largest (f32 logits), to tell near-ties apart.
+  smollm2_austen512_kvf32.json
+      the same as smollm2_austen512.json with an f32 KV cache (type_k = type_v
+      = GGML_TYPE_F32), to separate the f16 cache's share of the difference.
   smollm2_greedy.json, gemma3_greedy.json
       {"llama_cpp", "model", "model_sha256", "settings", "prompt",
        "prompt_ids", "greedy_ids": [64], "first_eog": index or null}
@@ -191,21 +195,22 @@ def tokens(key, version):
         "add_bos": add_bos(llm), "cases": cases})
 
 
-def load(key, n_ctx):
+def load(key, n_ctx, kv_f32=False):
+    kv = {"type_k": 0, "type_v": 0} if kv_f32 else {}  # 0 = GGML_TYPE_F32
     return Llama(model_path=model_path(key), n_ctx=n_ctx, n_batch=512, n_ubatch=512,
                  n_threads=THREADS, n_threads_batch=THREADS, logits_all=True,
-                 verbose=False, seed=0)
+                 verbose=False, seed=0, **kv)
 
 
-def settings(llm, n_ctx):
+def settings(llm, n_ctx, kv_f32=False):
     return {"n_ctx": n_ctx, "n_batch": 512, "n_ubatch": 512, "threads": THREADS,
-            "kv_cache": "f16", "flash_attn": False,
+            "kv_cache": "f32" if kv_f32 else "f16", "flash_attn": False,
             "system_info": llama_cpp.llama_print_system_info().decode().strip()}
 
 
-def nll_eval(key, n, n_ctx, version, out_name):
+def nll_eval(key, n, n_ctx, version, out_name, kv_f32=False):
     path = model_path(key)
-    llm = load(key, n_ctx)
+    llm = load(key, n_ctx, kv_f32)
     text = open(os.path.join(ROOT, "tests/data/text/austen.txt"), "rb").read()
     ids = llm.tokenize(text, add_bos=add_bos(llm), special=False)[:n]
     assert len(ids) == n, (len(ids), n)
@@ -213,11 +218,14 @@ def nll_eval(key, n, n_ctx, version, out_name):
     llm.eval(ids)
     nll = np.empty(n - 1)
     top1 = np.empty(n - 1, dtype=np.int64)
+    margin = np.empty(n - 1)
     for i in range(0, n - 1, 64):  # in chunks: Gemma's 262144-wide rows are big
         j = min(n - 1, i + 64)
         lg = np.array(llm.scores[i:j, :], dtype=np.float32)
         assert np.isfinite(lg).all()
         top1[i:j] = lg.argmax(axis=1)
+        top2 = np.partition(lg, -2, axis=1)[:, -2:]
+        margin[i:j] = top2[:, 1].astype(np.float64) - top2[:, 0]
         l64 = lg.astype(np.float64)
         mx = l64.max(axis=1, keepdims=True)
         lse = mx[:, 0] + np.log(np.exp(l64 - mx).sum(axis=1))
@@ -225,10 +233,11 @@ def nll_eval(key, n, n_ctx, version, out_name):
     write_json(out_name, {
         "llama_cpp": version, "model": MODELS[key], "model_sha256": sha256_file(path),
         "text": "tests/data/text/austen.txt", "add_special": add_bos(llm),
-        "settings": settings(llm, n_ctx),
+        "settings": settings(llm, n_ctx, kv_f32),
         "mean_nll": float(nll.mean()), "ppl": float(np.exp(nll.mean())),
         "ids": ids,
-        "nll": [float(f"{x:.9g}") for x in nll], "top1": [int(x) for x in top1]})
+        "nll": [float(f"{x:.9g}") for x in nll], "top1": [int(x) for x in top1],
+        "top1_margin": [float(f"{x:.6g}") for x in margin]})
     print(f"{out_name}: mean nll {nll.mean():.5f} ppl {np.exp(nll.mean()):.4f}", file=sys.stderr)
 
 
@@ -266,6 +275,7 @@ def main():
         tokens("gemma3", version)
     if "smollm2" in parts:
         nll_eval("smollm2", 512, 512, version, "smollm2_austen512.json")
+        nll_eval("smollm2", 512, 512, version, "smollm2_austen512_kvf32.json", kv_f32=True)
         greedy("smollm2", SMOLLM2_CHAT, version, "smollm2_greedy.json")
     if "gemma3" in parts:
         nll_eval("gemma3", 512, 512, version, "gemma3_austen512.json")
