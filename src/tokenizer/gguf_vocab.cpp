@@ -1,143 +1,580 @@
 #include "tokenizer/gguf_vocab.h"
 
+#include <algorithm>
+#include <cctype>
 #include <climits>
+#include <queue>
 
 #include "core/error.h"
-#include "tokenizer/bpe_tokenizer.h"
-#include "tokenizer/llama2c_tokenizer.h"
+#include "tokenizer/pre_tokenizer.h"
 
 namespace ss {
 
 namespace {
 
-// llama.cpp's token types.
+// llama.cpp's token types (tokenizer.ggml.token_type).
 enum TokenType : int64_t {
+  kTypeNormal = 1,
+  kTypeUnknown = 2,
+  kTypeControl = 3,
+  kTypeUserDefined = 4,
+  kTypeUnused = 5,
+  kTypeByte = 6,
+};
+
+// Token attributes (llama.cpp's llama_token_attr, as bits of our own).
+enum Attr : uint32_t {
   kNormal = 1,
   kUnknown = 2,
-  kControl = 3,
-  kUserDefined = 4,
-  kUnused = 5,
-  kByte = 6,
+  kUnused = 4,
+  kControl = 8,
+  kUserDefined = 16,
+  kByte = 32,
+  kLstrip = 64,
+  kRstrip = 128,
 };
 
-struct PreTokenizer {
-  std::string_view name, pattern;
-  bool llama3;  // whole-token pieces skip the merges, and BOS is added
-};
-constexpr PreTokenizer kPreTokenizers[] = {
-    {"default", kGpt2Pattern, false},    {"gpt-2", kGpt2Pattern, false},
-    {"mpt", kGpt2Pattern, false},        {"olmo", kGpt2Pattern, false},
-    {"llama3", kLlama3Pattern, true},    {"llama-v3", kLlama3Pattern, true},
-    {"llama-bpe", kLlama3Pattern, true}, {"qwen2", kQwen2Pattern, false},
+constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's space
+
+// Tokens that end generation (llama.cpp's list; they are made control tokens).
+constexpr std::string_view kEogNames[] = {
+    "<|eot_id|>", "<|im_end|>",    "<|end|>",         "<|return|>",        "<|call|>", "<|flush|>",
+    "<|calls|>",  "<end_of_turn>", "<|endoftext|>",   "<|eom_id|>",        "<EOT>",    "_<EOT>",
+    "[EOT]",      "[EOS]",         "<|end_of_text|>", "<end_of_utterance>"};
+constexpr std::string_view kEotNames[] = {
+    "<|eot_id|>",      "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+    "<|end_of_text|>", "<EOT>",      "_<EOT>",  "[EOT]",         "<end_of_utterance>"};
+
+// GPT-2's byte-to-unicode alphabet: printable Latin-1 bytes stand for
+// themselves, the other 68, in order, for U+0100 onwards.
+struct Alphabet {
+  std::array<std::string, 256> utf8;       // byte -> its character
+  std::unordered_map<uint32_t, int> byte;  // code point -> byte
 };
 
-bool flag(const GgufFile& f, const char* key, bool fallback) {
-  return f.has(key) ? f.get_bool(key) : fallback;
+const Alphabet& alphabet() {
+  static const Alphabet a = [] {
+    Alphabet t;
+    uint32_t next = 256;
+    for (int b = 0; b < 256; ++b) {
+      const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+      const uint32_t cp = printable ? b : next++;
+      t.byte[cp] = b;
+      if (cp < 0x80) {
+        t.utf8[b] = std::string(1, static_cast<char>(cp));
+      } else {
+        t.utf8[b] = {static_cast<char>(0xC0 | cp >> 6), static_cast<char>(0x80 | (cp & 0x3F))};
+      }
+    }
+    return t;
+  }();
+  return a;
 }
 
-// The token id under key; when the key is absent, fallback if that is in the
-// vocabulary of n tokens, else -1.
-int token_id(const GgufFile& f, const char* key, int fallback, size_t n) {
-  if (!f.has(key)) return fallback >= 0 && size_t(fallback) < n ? fallback : -1;
-  const int64_t id = f.get_int(key);
-  check(id >= 0 && uint64_t(id) < n, f.path(), ": ", key, " ", id, " is outside the vocabulary of ",
-        n, " tokens");
-  return static_cast<int>(id);
-}
-
-std::string spaces_from_u2581(std::string_view piece) {
-  constexpr std::string_view kSpace = "\xE2\x96\x81";
+// Raw bytes of a byte-level spelling; characters outside the alphabet stay as they are.
+std::string from_byte_level(std::string_view s) {
   std::string out;
-  for (size_t i = 0; i < piece.size();) {
-    const bool space = piece.substr(i).starts_with(kSpace);
-    out += space ? ' ' : piece[i];
-    i += space ? kSpace.size() : 1;
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+    for (size_t k = 1; k < len && i + k < s.size(); ++k) cp = cp << 6 | (s[i + k] & 0x3F);
+    auto it = alphabet().byte.find(cp);
+    if (it != alphabet().byte.end()) {
+      out += static_cast<char>(it->second);
+    } else {
+      out.append(s.substr(i, len));
+    }
+    i += len;
   }
   return out;
 }
 
-std::unique_ptr<Tokenizer> llama_vocab(const GgufFile& f,
-                                       const std::vector<std::string_view>& tokens,
-                                       const std::vector<int64_t>& types) {
-  const size_t n = tokens.size();
-  Llama2cTokenizer::Vocab v;
-  v.scores = f.has("tokenizer.ggml.scores") ? f.get_float_array("tokenizer.ggml.scores")
-                                            : std::vector<float>(n, 0.0f);
-  check(v.scores.size() == n, f.path(), ": ", n, " tokens but ", v.scores.size(), " scores");
-  for (size_t i = 0; i < n; ++i) {
-    const int64_t t = types[i];
-    const bool text = t == kNormal || t == kUserDefined;
-    v.pieces.push_back(text         ? spaces_from_u2581(tokens[i])
-                       : t == kByte ? std::string(tokens[i])
-                                    : std::string());  // control, unknown, unused: no text
-    v.encodable.push_back(text);
-  }
-  v.bos = flag(f, "tokenizer.ggml.add_bos_token", true)
-              ? token_id(f, "tokenizer.ggml.bos_token_id", 1, n)
-              : -1;
-  v.eos = token_id(f, "tokenizer.ggml.eos_token_id", 2, n);
-  v.dummy_prefix = flag(f, "tokenizer.ggml.add_space_prefix", true);
-  return std::make_unique<Llama2cTokenizer>(std::move(v), f.path());
+size_t utf8_len(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u < 0x80 ? 1 : u < 0xC0 ? 1 : u < 0xE0 ? 2 : u < 0xF0 ? 3 : 4;
 }
 
-std::unique_ptr<Tokenizer> gpt2_vocab(const GgufFile& f,
-                                      const std::vector<std::string_view>& tokens,
-                                      const std::vector<int64_t>& types) {
-  const size_t n = tokens.size();
-  BpeTokenizer::Spec spec;
-  spec.vocab.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    const int64_t t = types[i];
-    if (t == kControl || t == kUserDefined) {
-      // Stored as raw text.
-      spec.added.push_back({static_cast<int>(i), std::string(tokens[i]), t == kControl});
-    } else if (t != kUnused) {
-      spec.vocab[i] = tokens[i];
-    }
-  }
-  const std::vector<std::string_view> merges = f.get_string_array("tokenizer.ggml.merges");
-  spec.merges.reserve(merges.size());
-  for (size_t i = 0; i < merges.size(); ++i) {
-    const size_t space = merges[i].find(' ', 1);
-    check(space != std::string_view::npos, f.path(), ": tokenizer.ggml.merges ", i,
-          " is not two tokens separated by a space");
-    spec.merges.emplace_back(merges[i].substr(0, space), merges[i].substr(space + 1));
-  }
-  const std::string_view pre =
-      f.has("tokenizer.ggml.pre") ? f.get_string("tokenizer.ggml.pre") : "default";
-  const PreTokenizer* p = nullptr;
-  for (const PreTokenizer& candidate : kPreTokenizers) {
-    if (candidate.name == pre) p = &candidate;
-  }
-  check(p != nullptr, f.path(), ": unsupported pre-tokenizer tokenizer.ggml.pre \"", pre, "\"");
-  spec.patterns.emplace_back(p->pattern);
-  spec.ignore_merges = p->llama3;
-  spec.bos = flag(f, "tokenizer.ggml.add_bos_token", p->llama3)
-                 ? token_id(f, "tokenizer.ggml.bos_token_id", -1, n)
-                 : -1;
-  spec.eos = token_id(f, "tokenizer.ggml.eos_token_id", -1, n);
-  return std::make_unique<BpeTokenizer>(spec, f.path());
+bool ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
 }
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> gguf_tokenizer(const GgufFile& f) {
+// The special tokens' texts, to find which of them occur in a text in one pass.
+struct GgufTokenizer::Trie {
+  std::unordered_map<uint64_t, int> edges;  // node << 8 | byte -> node
+  std::vector<int> token = {-1};            // node -> token id ending there, or -1
+  void insert(std::string_view s, int id) {
+    int node = 0;
+    for (unsigned char c : s) {
+      const uint64_t key = uint64_t(node) << 8 | c;
+      auto it = edges.find(key);
+      if (it == edges.end()) {
+        it = edges.emplace(key, int(token.size())).first;
+        token.push_back(-1);
+      }
+      node = it->second;
+    }
+    token[node] = id;
+  }
+};
+
+GgufTokenizer::GgufTokenizer(const GgufFile& f) : path_(f.path()) {
+  byte_ids_.fill(-1);
   check(f.has("tokenizer.ggml.model"), f.path(),
         " has no tokenizer (tokenizer.ggml.model is missing)");
   const std::string_view model = f.get_string("tokenizer.ggml.model");
-  const std::vector<std::string_view> tokens = f.get_string_array("tokenizer.ggml.tokens");
-  check(!tokens.empty() && tokens.size() <= INT_MAX, f.path(), ": tokenizer.ggml.tokens has ",
-        tokens.size(), " tokens");
-  std::vector<int64_t> types(tokens.size(), kNormal);
+  if (model == "llama") {
+    kind_ = Kind::Spm;
+  } else if (model == "gpt2") {
+    kind_ = Kind::Bpe;
+  } else {
+    fail(f.path(), ": unsupported tokenizer.ggml.model \"", model,
+         "\" (llama and gpt2 are supported)");
+  }
+  const std::vector<std::string_view> texts = f.get_string_array("tokenizer.ggml.tokens");
+  const size_t n = texts.size();
+  check(n > 0 && n <= INT_MAX, f.path(), ": tokenizer.ggml.tokens has ", n, " tokens");
+  std::vector<float> scores(n, 0.0f);
+  if (const GgufKv* kv = f.find("tokenizer.ggml.scores")) {
+    if (kv->type == GgufType::Array && kv->elem_type == GgufType::I32) {
+      const std::vector<int64_t> s = f.get_int_array("tokenizer.ggml.scores");
+      scores.assign(s.begin(), s.end());
+    } else {
+      scores = f.get_float_array("tokenizer.ggml.scores");
+    }
+    check(scores.size() >= n, f.path(), ": ", n, " tokens but ", scores.size(), " scores");
+  }
+  std::vector<int64_t> types(n, kTypeNormal);
   if (f.has("tokenizer.ggml.token_type")) {
     types = f.get_int_array("tokenizer.ggml.token_type");
-    check(types.size() == tokens.size(), f.path(), ": ", tokens.size(), " tokens but ",
-          types.size(), " token types");
+    check(types.size() >= n, f.path(), ": ", n, " tokens but ", types.size(), " token types");
   }
-  if (model == "llama") return llama_vocab(f, tokens, types);
-  if (model == "gpt2") return gpt2_vocab(f, tokens, types);
-  fail(f.path(), ": unsupported tokenizer.ggml.model \"", model,
-       "\" (llama and gpt2 are supported)");
+  tokens_.resize(n);
+  ids_.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    Token& t = tokens_[i];
+    t.text = texts[i].empty() ? "[EMPTY_" + std::to_string(i) + "]" : std::string(texts[i]);
+    t.score = scores[i];
+    switch (types[i]) {
+      case kTypeNormal:
+        t.attr = kNormal;
+        break;
+      case kTypeUnknown:
+        t.attr = kUnknown;
+        break;
+      case kTypeControl:
+        t.attr = kControl;
+        break;
+      case kTypeUserDefined:
+        t.attr = kUserDefined;
+        break;
+      case kTypeUnused:
+        t.attr = kUnused;
+        break;
+      case kTypeByte:
+        t.attr = kByte;
+        break;
+      default:
+        t.attr = 0;  // undefined
+    }
+    auto [it, fresh] = ids_.emplace(t.text, static_cast<int>(i));
+    check(fresh, f.path(), ": duplicate token in vocabulary: '", t.text, "' has ids ", it->second,
+          " and ", i);
+  }
+
+  if (kind_ == Kind::Spm) {
+    bos_ = 1, eos_ = 2;
+    add_space_prefix_ = true;
+    add_bos_ = true;
+  } else {
+    const std::vector<std::string_view> merges = f.get_string_array("tokenizer.ggml.merges");
+    ranks_.reserve(merges.size());
+    for (size_t i = 0; i < merges.size(); ++i) {
+      const size_t space = merges[i].find(' ', 1);
+      check(space != std::string_view::npos, f.path(), ": tokenizer.ggml.merges ", i,
+            " is not two tokens separated by a space");
+      std::string key(merges[i].substr(0, space));
+      key += '\xFF';
+      key += merges[i].substr(space + 1);
+      ranks_.emplace(std::move(key), static_cast<int>(i));
+    }
+    pre_ = f.has("tokenizer.ggml.pre") ? std::string(f.get_string("tokenizer.ggml.pre"))
+                                       : std::string("default");
+    const PreTokenizerSpec* spec = find_pre_tokenizer(pre_);
+    check(spec != nullptr, f.path(), ": unsupported pre-tokenizer tokenizer.ggml.pre \"", pre_,
+          "\" (supported: ", supported_pre_tokenizers(), ")");
+    splitter_ = std::make_unique<RegexSplitter>(spec->regexes, f.path());
+    ignore_merges_ = spec->ignore_merges;
+    add_bos_ = spec->add_bos;
+    bos_ = n > 11 ? 11 : -1, eos_ = n > 11 ? 11 : -1;  // llama.cpp's defaults
+  }
+  if (f.has("tokenizer.ggml.add_space_prefix"))
+    add_space_prefix_ = f.get_bool("tokenizer.ggml.add_space_prefix");
+
+  const auto token_id = [&](const char* key, int fallback) {
+    if (!f.has(key)) return fallback;
+    const int64_t id = f.get_int(key);
+    check(id >= 0 && uint64_t(id) < n, f.path(), ": ", key, " ", id,
+          " is outside the vocabulary of ", n, " tokens");
+    return static_cast<int>(id);
+  };
+  bos_ = token_id("tokenizer.ggml.bos_token_id", bos_);
+  eos_ = token_id("tokenizer.ggml.eos_token_id", eos_);
+  int eot = token_id("tokenizer.ggml.eot_token_id", -1);
+  int eom = token_id("tokenizer.ggml.eom_token_id", -1);
+  if (f.has("tokenizer.ggml.add_bos_token")) add_bos_ = f.get_bool("tokenizer.ggml.add_bos_token");
+  if (f.has("tokenizer.ggml.add_eos_token")) add_eos_ = f.get_bool("tokenizer.ggml.add_eos_token");
+  check(!add_bos_ || bos_ >= 0, f.path(),
+        ": tokenizer.ggml.add_bos_token is true, but tokenizer.ggml.bos_token_id is not set");
+  check(!add_eos_ || eos_ >= 0, f.path(),
+        ": tokenizer.ggml.add_eos_token is true, but tokenizer.ggml.eos_token_id is not set");
+
+  // Control-looking tokens, found by their text as llama.cpp does, become
+  // control tokens; the end-of-generation set.
+  for (size_t i = 0; i < n; ++i) {
+    Token& t = tokens_[i];
+    const auto is = [&](std::string_view name) { return t.text == name; };
+    if (eot < 0 && std::any_of(std::begin(kEotNames), std::end(kEotNames), is)) {
+      eot = static_cast<int>(i);
+      t.attr |= kControl;
+    }
+    if (eom < 0 && t.text == "<|eom_id|>") {
+      eom = static_cast<int>(i);
+      t.attr |= kControl;
+    }
+    if (std::any_of(std::begin(kEogNames), std::end(kEogNames), is)) {
+      eog_.insert(static_cast<int>(i));
+      t.attr |= kControl;
+    }
+    // gpt-oss: always rendered.
+    if (is("<|channel|>") || is("<|message|>") || is("<|start|>") || is("<|constrain|>"))
+      t.attr = kUserDefined;
+  }
+  for (int id : {eos_, eot, eom}) {
+    if (id >= 0) eog_.insert(id);
+  }
+  // gpt-oss and solar-open: <|end|> is not the end when <|return|> and <|call|> exist.
+  const bool has_call = find("<|call|>") >= 0 || find("<|calls|>") >= 0;
+  if (const int end = find("<|end|>");
+      end >= 0 && has_call && (find("<|return|>") >= 0 || find("<|flush|>") >= 0)) {
+    eog_.erase(end);
+    tokens_[end].attr = kUserDefined;
+  }
+
+  // Special tokens, the longest first.
+  for (size_t i = 0; i < n; ++i) {
+    if (tokens_[i].attr & (kControl | kUserDefined | kUnknown))
+      special_.push_back(static_cast<int>(i));
+  }
+  std::stable_sort(special_.begin(), special_.end(),
+                   [&](int a, int b) { return tokens_[a].text.size() > tokens_[b].text.size(); });
+  trie_ = std::make_unique<Trie>();
+  for (int id : special_) trie_->insert(tokens_[id].text, id);
+
+  // Per-token strip flags that llama.cpp sets by model name.
+  const std::string name = f.has("general.name") ? lower(f.get_string("general.name")) : "";
+  if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
+    for (int id : special_) tokens_[id].attr |= kRstrip;
+    if (int id = find("</s>"); id >= 0) tokens_[id].attr |= kRstrip;
+    for (const char* t : {"<unk>", "<s>", "<|endoftext|>"}) {
+      if (int id = find(t); id >= 0) tokens_[id].attr &= ~uint32_t(kRstrip);
+    }
+  }
+  if (pre_ == "jina-v2-de" || pre_ == "jina-v2-es" || pre_ == "jina-v2-code") {
+    if (int id = find("<mask>"); id >= 0) tokens_[id].attr |= kLstrip;
+  }
+
+  if (kind_ == Kind::Spm) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    for (int b = 0; b < 256; ++b) {
+      const std::string piece = std::string("<0x") + kHex[b >> 4] + kHex[b & 15] + ">";
+      int id = find(piece);
+      if (id < 0) id = find(std::string(1, static_cast<char>(b)));
+      byte_ids_[b] = id;
+    }
+  }
+}
+
+GgufTokenizer::~GgufTokenizer() = default;
+
+int GgufTokenizer::find(std::string_view text) const {
+  auto it = ids_.find(text);
+  return it == ids_.end() ? -1 : it->second;
+}
+
+std::vector<GgufTokenizer::Fragment> GgufTokenizer::partition(std::string_view text,
+                                                              bool parse_special) const {
+  std::vector<Fragment> frags;
+  if (text.empty()) return frags;
+  frags.push_back({-1, 0, text.size()});
+  // Which special tokens occur at all (each text fragment is a part of the text).
+  std::vector<int> present;
+  for (size_t i = 0; i < text.size(); ++i) {
+    int node = 0;
+    for (size_t k = i; k < text.size(); ++k) {
+      auto it = trie_->edges.find(uint64_t(node) << 8 | static_cast<unsigned char>(text[k]));
+      if (it == trie_->edges.end()) break;
+      node = it->second;
+      if (trie_->token[node] >= 0) present.push_back(trie_->token[node]);
+    }
+  }
+  if (present.empty()) return frags;
+  std::sort(present.begin(), present.end());
+  present.erase(std::unique(present.begin(), present.end()), present.end());
+  std::vector<Fragment> next;
+  // In llama.cpp's order: each special token in turn splits every text fragment
+  // at its occurrences, left to right.
+  for (int id : special_) {
+    if (!std::binary_search(present.begin(), present.end(), id)) continue;
+    const Token& t = tokens_[id];
+    if (!parse_special && (t.attr & (kControl | kUnknown))) continue;
+    next.clear();
+    for (const Fragment& fr : frags) {
+      if (fr.token >= 0) {
+        next.push_back(fr);
+        continue;
+      }
+      size_t b = fr.begin;
+      const size_t e = fr.end;
+      for (;;) {
+        const size_t m = text.substr(0, e).find(t.text, b);
+        if (m == std::string_view::npos) {
+          if (b < e) next.push_back({-1, b, e});
+          break;
+        }
+        size_t left_end = m;
+        if (t.attr & kLstrip) {
+          while (left_end > b && ascii_space(text[left_end - 1])) --left_end;
+        }
+        if (left_end > b) next.push_back({-1, b, left_end});
+        next.push_back({id, 0, 0});
+        b = m + t.text.size();
+        if (t.attr & kRstrip) {
+          while (b < e && ascii_space(text[b])) ++b;
+        }
+      }
+    }
+    frags.swap(next);
+  }
+  return frags;
+}
+
+std::vector<int> GgufTokenizer::encode_special(std::string_view text, bool add_special,
+                                               bool parse_special) const {
+  check_utf8(text, "text to encode");
+  std::vector<int> out;
+  if (add_special && add_bos_) out.push_back(bos_);
+  std::unordered_map<std::string, std::vector<int>> cache;  // BPE words seen in this call
+  bool prev_special = true;  // SPM: a space before the text at the start and after specials
+  for (const Fragment& fr : partition(text, parse_special)) {
+    if (fr.token >= 0) {
+      out.push_back(fr.token);
+      prev_special = true;
+      continue;
+    }
+    const std::string_view part = text.substr(fr.begin, fr.end - fr.begin);
+    if (kind_ == Kind::Spm) {
+      spm(part, add_space_prefix_ && prev_special, out);
+    } else {
+      bpe(part, out, cache);
+    }
+    prev_special = false;
+  }
+  if (add_special && add_eos_) out.push_back(eos_);
+  return out;
+}
+
+// llama.cpp's llm_tokenizer_spm: characters merge pairwise while the pair is
+// a token, the best score first (the leftmost on ties).
+void GgufTokenizer::spm(std::string_view raw, bool space_prefix, std::vector<int>& out) const {
+  std::string text = space_prefix ? " " : "";
+  for (char c : raw) {
+    if (c == ' ') {
+      text += kSpace;
+    } else {
+      text += c;
+    }
+  }
+  if (space_prefix) text.replace(0, 1, kSpace);
+  struct Symbol {
+    int prev, next;
+    size_t at, n;
+  };
+  std::vector<Symbol> syms;
+  for (size_t at = 0; at < text.size();) {
+    const size_t n = std::min(utf8_len(text[at]), text.size() - at);
+    const int i = static_cast<int>(syms.size());
+    syms.push_back({i - 1, at + n == text.size() ? -1 : i + 1, at, n});
+    at += n;
+  }
+  struct Bigram {
+    float score;
+    int left, right;
+    size_t size;
+    bool operator<(const Bigram& o) const {
+      return score < o.score || (score == o.score && left > o.left);
+    }
+  };
+  std::priority_queue<Bigram> queue;
+  const auto try_add = [&](int left, int right) {
+    if (left < 0 || right < 0) return;
+    const std::string_view s(text.data() + syms[left].at, syms[left].n + syms[right].n);
+    const int id = find(s);
+    if (id < 0) return;
+    queue.push({tokens_[id].score, left, right, s.size()});
+  };
+  for (int i = 1; i < static_cast<int>(syms.size()); ++i) try_add(i - 1, i);
+  while (!queue.empty()) {
+    const Bigram b = queue.top();
+    queue.pop();
+    Symbol& l = syms[b.left];
+    Symbol& r = syms[b.right];
+    if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;
+    l.n += r.n;
+    r.n = 0;
+    l.next = r.next;
+    if (r.next >= 0) syms[r.next].prev = b.left;
+    try_add(l.prev, b.left);
+    try_add(b.left, l.next);
+  }
+  for (int i = syms.empty() ? -1 : 0; i >= 0; i = syms[i].next) {
+    const std::string_view s(text.data() + syms[i].at, syms[i].n);
+    if (const int id = find(s); id >= 0) {
+      out.push_back(id);
+      continue;
+    }
+    for (unsigned char c : s) {
+      if (byte_ids_[c] < 0) {
+        static constexpr char kHex[] = "0123456789ABCDEF";
+        fail(path_, " has no token for the byte 0x", kHex[c >> 4], kHex[c & 15]);
+      }
+      out.push_back(byte_ids_[c]);
+    }
+  }
+}
+
+void GgufTokenizer::bpe(std::string_view text, std::vector<int>& out,
+                        std::unordered_map<std::string, std::vector<int>>& cache) const {
+  std::string word;
+  for (const auto& [b, e] : splitter_->split(text)) {
+    word.clear();
+    for (size_t i = b; i < e; ++i) word += alphabet().utf8[static_cast<unsigned char>(text[i])];
+    auto it = cache.find(word);
+    if (it == cache.end()) {
+      std::vector<int> ids;
+      bpe_word(word, ids);
+      it = cache.emplace(word, std::move(ids)).first;
+    }
+    out.insert(out.end(), it->second.begin(), it->second.end());
+  }
+}
+
+// llama.cpp's llm_tokenizer_bpe_session on one word: adjacent symbols merge
+// by rank, the lowest first (the leftmost on ties).
+void GgufTokenizer::bpe_word(std::string_view word, std::vector<int>& out) const {
+  if (ignore_merges_) {
+    if (const int id = find(word); id >= 0) {
+      out.push_back(id);
+      return;
+    }
+  }
+  struct Symbol {
+    int prev, next;
+    size_t at, n;
+  };
+  std::vector<Symbol> syms;
+  for (size_t at = 0; at < word.size();) {
+    const size_t n = std::min(utf8_len(word[at]), word.size() - at);
+    const int i = static_cast<int>(syms.size());
+    syms.push_back({i - 1, at + n == word.size() ? -1 : i + 1, at, n});
+    at += n;
+  }
+  struct Bigram {
+    int rank, left, right;
+    size_t size;
+    bool operator<(const Bigram& o) const {  // the top is the lowest rank, then the leftmost
+      return rank > o.rank || (rank == o.rank && left > o.left);
+    }
+  };
+  std::priority_queue<Bigram> queue;
+  std::string key;
+  const auto try_add = [&](int left, int right) {
+    if (left < 0 || right < 0) return;
+    key.assign(word.substr(syms[left].at, syms[left].n));
+    key += '\xFF';
+    key.append(word.substr(syms[right].at, syms[right].n));
+    auto it = ranks_.find(key);
+    if (it == ranks_.end()) return;
+    queue.push({it->second, left, right, syms[left].n + syms[right].n});
+  };
+  for (int i = 1; i < static_cast<int>(syms.size()); ++i) try_add(i - 1, i);
+  while (!queue.empty()) {
+    const Bigram b = queue.top();
+    queue.pop();
+    Symbol& l = syms[b.left];
+    Symbol& r = syms[b.right];
+    if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;
+    l.n += r.n;
+    r.n = 0;
+    l.next = r.next;
+    if (r.next >= 0) syms[r.next].prev = b.left;
+    try_add(l.prev, b.left);
+    try_add(b.left, l.next);
+  }
+  for (int i = syms.empty() ? -1 : 0; i >= 0; i = syms[i].next) {
+    const std::string_view s = word.substr(syms[i].at, syms[i].n);
+    if (const int id = find(s); id >= 0) {
+      out.push_back(id);
+      continue;
+    }
+    // Not a token: its single bytes that are tokens (llama.cpp's fallback).
+    for (char c : s) {
+      if (const int id = find(std::string_view(&c, 1)); id >= 0) out.push_back(id);
+    }
+  }
+}
+
+std::string GgufTokenizer::decode(int prev, int id) const {
+  check(id >= 0 && id < vocab_size(), "token id ", id, " is outside the vocabulary of ", path_);
+  const Token& t = tokens_[id];
+  if (t.attr & (kUnknown | kControl)) return "";
+  if (t.attr & kUserDefined) return t.text;
+  if (t.attr & kNormal) {
+    if (kind_ == Kind::Bpe) return from_byte_level(t.text);
+    std::string s;
+    for (size_t i = 0; i < t.text.size();) {
+      const bool space = std::string_view(t.text).substr(i).starts_with(kSpace);
+      s += space ? ' ' : t.text[i];
+      i += space ? kSpace.size() : 1;
+    }
+    // The space the tokenizer put before the text.
+    if (add_space_prefix_ && bos_ >= 0 && prev == bos_ && s.starts_with(' ')) s.erase(0, 1);
+    return s;
+  }
+  if (t.attr & kByte) {
+    const std::string& p = t.text;
+    if (p.size() == 6 && p.starts_with("<0x") && hex_digit(p[3]) >= 0 && hex_digit(p[4]) >= 0)
+      return std::string(1, static_cast<char>(hex_digit(p[3]) * 16 + hex_digit(p[4])));
+    return p;
+  }
+  return "";
+}
+
+std::unique_ptr<Tokenizer> gguf_tokenizer(const GgufFile& f) {
+  return std::make_unique<GgufTokenizer>(f);
 }
 
 std::unique_ptr<Tokenizer> load_gguf_tokenizer(const std::string& path) {

@@ -18,6 +18,20 @@ class Tokenizer {
   virtual int vocab_size() const = 0;
   virtual int bos_id() const = 0;
   virtual int eos_id() const = 0;
+
+  // llama.cpp's llama_tokenize(text, add_special, parse_special): BOS (and
+  // EOS) where the tokenizer adds them; with parse_special the text of a
+  // control token ("<|im_start|>", "<start_of_turn>") becomes that token,
+  // without it such text is plain text. Tokenizers without control-token
+  // text encode as encode() does.
+  virtual std::vector<int> encode_special(std::string_view text, bool add_special,
+                                          bool parse_special) const {
+    (void)parse_special;
+    return encode(text, add_special);
+  }
+  // Whether generating `id` ends the text or the turn: EOS, and end-of-turn
+  // tokens such as <|im_end|> or <end_of_turn> where the vocabulary has them.
+  virtual bool is_eog(int id) const { return id >= 0 && id == eos_id(); }
 };
 
 // Opens a tokenizer by file, recognised by its content (or .json / .model
