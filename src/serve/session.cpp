@@ -172,7 +172,7 @@ GenerateResult Session::generate(const std::vector<int>& prompt, const GenerateP
   r.finish_reason = "length";
   while (r.completion_tokens < p.max_tokens && (!p.keep_going || p.keep_going())) {
     const int next = sampler_->sample(logits_.data(), V);
-    if (!p.ignore_eos && (next == tok.eos_id() || next == tok.bos_id())) {
+    if (!p.ignore_eos && (next == tok.eos_id() || next == tok.bos_id() || tok.is_eog(next))) {
       r.finish_reason = "stop";
       break;
     }
