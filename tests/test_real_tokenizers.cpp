@@ -307,3 +307,27 @@ TEST(GenerateChat, TinyModelFallsBackToPlainWithAWarning) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(GenerateChat, SmolLM2RepliesAsLlamaCppAndStopsAtEndOfTurn) {
+  REQUIRE_MODEL(kSmol);
+  // llama.cpp's greedy reply to the same chat prompt ends with <|im_end|>
+  // after first_eog tokens; sinkstream prints the same text and stops there.
+  const json ref = json::parse(slurp(repo("tests/reference/smollm2_greedy.json")));
+  const std::vector<int> greedy = ref.at("greedy_ids").get<std::vector<int>>();
+  const int eog = ref.at("first_eog").get<int>();
+  ASSERT_GT(eog, 0);
+  const ss::GgufTokenizer& tok = vocab(kSmol);
+  EXPECT_TRUE(tok.is_eog(greedy[eog]));
+  const std::string reply =
+      decode_all(tok, std::vector<int>(greedy.begin(), greedy.begin() + eog), -1);
+  const auto r = sstest::run_cli("generate -m " + kSmol +
+                                 " --chat -p 'What is the capital of France? Answer in two "
+                                 "sentences.' -n 64 --temperature 0 -t 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, reply + "\n");
+  EXPECT_NE(r.err.find("generated " + std::to_string(eog) + " tok"), std::string::npos) << r.err;
+}
+
+}  // namespace
