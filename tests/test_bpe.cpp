@@ -21,6 +21,7 @@
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/gguf_vocab.h"
 #include "tokenizer/llama2c_tokenizer.h"
+#include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
@@ -395,6 +396,79 @@ TEST(BpeTokenizer, InvalidUtf8Input) {
     EXPECT_EQ(error_of([&] { t->encode("\xe2\x82", false); }),
               "invalid UTF-8 in text to encode at byte 0 (incomplete sequence)");
   }
+}
+
+// Words of three tricky texts under nine pre-tokenizers, as Python's `regex`
+// module splits them with the same regexes applied in turn (llama.cpp's
+// unicode_regex_split: each regex cuts every word so far into its matches and
+// the gaps; an empty match splits).
+constexpr const char* kPythonRegexSplits =
+    R"json({"texts": ["Hello, world! It's 12345 o'clock -- I'LL see you at 3:30pm... (maybe)  ok?\n\n\tDone.\r\n", "The year 1234567890 had   spaces   and\u00a0nbsp, caf\u00e9 na\u00efve \u00c6r\u00f8, \u0436\u0443\u043a \u4e2d\u6587\u5b57 \ud83d\ude00!!", "camelCaseWord SCREAMING_CASE kebab-case x<|y|>z $100+200=300 a^b `code` a|b"],
+"splits": {
+"default": [
+["Hello", ",", " world", "!", " It", "'", "s", " ", "123", "45", " o", "'", "clock", " ", "--", " I", "'", "LL", " see", " you", " at", " ", "3", ":", "30", "pm", "...", " ", "(", "maybe", ")", " ", " ok", "?", "\n\n", "\t", "Done", ".", "\r\n"],
+["The", " year", " ", "123", "456", "789", "0", " had", "  ", " spaces", "  ", " and", "\u00a0", "nbsp", ",", " caf\u00e9", " na\u00efve", " \u00c6r\u00f8", ",", " \u0436\u0443\u043a", " \u4e2d\u6587\u5b57", " \ud83d\ude00", "!!"],
+["camelCaseWord", " SCREAMING", "_", "CASE", " kebab", "-", "case", " x", "<|", "y", "|>", "z", " ", "$", "100", "+", "200", "=", "300", " a", "^", "b", " `", "code", "`", " a", "|", "b"]
+],
+"gpt-2": [
+["Hello", ",", " world", "!", " It", "'s", " 12345", " o", "'", "clock", " --", " I", "'", "LL", " see", " you", " at", " 3", ":", "30", "pm", "...", " (", "maybe", ")", " ", " ok", "?", "\n\n", "\t", "Done", ".", "\r\n"],
+["The", " year", " 1234567890", " had", "  ", " spaces", "  ", " and", "\u00a0", "nbsp", ",", " caf\u00e9", " na\u00efve", " \u00c6r\u00f8", ",", " \u0436\u0443\u043a", " \u4e2d\u6587\u5b57", " \ud83d\ude00!!"],
+["camelCaseWord", " SCREAMING", "_", "CASE", " kebab", "-", "case", " x", "<|", "y", "|>", "z", " $", "100", "+", "200", "=", "300", " a", "^", "b", " `", "code", "`", " a", "|", "b"]
+],
+"llama-bpe": [
+["Hello", ",", " world", "!", " It", "'s", " ", "123", "45", " o", "'clock", " --", " I", "'LL", " see", " you", " at", " ", "3", ":", "30", "pm", "...", " (", "maybe", ")", " ", " ok", "?\n\n", "\tDone", ".\r\n"],
+["The", " year", " ", "123", "456", "789", "0", " had", "  ", " spaces", "  ", " and", "\u00a0nbsp", ",", " caf\u00e9", " na\u00efve", " \u00c6r\u00f8", ",", " \u0436\u0443\u043a", " \u4e2d\u6587\u5b57", " \ud83d\ude00!!"],
+["camelCaseWord", " SCREAMING", "_CASE", " kebab", "-case", " x", "<|", "y", "|>", "z", " $", "100", "+", "200", "=", "300", " a", "^b", " `", "code", "`", " a", "|b"]
+],
+"qwen2": [
+["Hello", ",", " world", "!", " It", "'s", " ", "1", "2", "3", "4", "5", " o", "'clock", " --", " I", "'LL", " see", " you", " at", " ", "3", ":", "3", "0", "pm", "...", " (", "maybe", ")", " ", " ok", "?\n\n", "\tDone", ".\r\n"],
+["The", " year", " ", "1", "2", "3", "4", "5", "6", "7", "8", "9", "0", " had", "  ", " spaces", "  ", " and", "\u00a0nbsp", ",", " caf\u00e9", " na\u00efve", " \u00c6r\u00f8", ",", " \u0436\u0443\u043a", " \u4e2d\u6587\u5b57", " \ud83d\ude00!!"],
+["camelCaseWord", " SCREAMING", "_CASE", " kebab", "-case", " x", "<|", "y", "|>", "z", " $", "1", "0", "0", "+", "2", "0", "0", "=", "3", "0", "0", " a", "^b", " `", "code", "`", " a", "|b"]
+],
+"smollm": [
+["Hello", ",", " world", "!", " It", "'s", " ", "1", "2", "3", "4", "5", " o", "'", "clock", " --", " I", "'", "LL", " see", " you", " at", " ", "3", ":", "3", "0", "pm", "...", " (", "maybe", ")", " ", " ok", "?", "\n\n", "\t", "Done", ".", "\r\n"],
+["The", " year", " ", "1", "2", "3", "4", "5", "6", "7", "8", "9", "0", " had", "  ", " spaces", "  ", " and", "\u00a0", "nbsp", ",", " caf\u00e9", " na\u00efve", " \u00c6r\u00f8", ",", " \u0436\u0443\u043a", " \u4e2d\u6587\u5b57", " \ud83d\ude00!!"],
+["camelCaseWord", " SCREAMING", "_", "CASE", " kebab", "-", "case", " x", "<|", "y", "|>", "z", " $", "1", "0", "0", "+", "2", "0", "0", "=", "3", "0", "0", " a", "^", "b", " `", "code", "`", " a", "|", "b"]
+],
+"falcon": [
+["Hello", ",", " world", "!", " It", "'", "s", " ", "123", "45", " o", "'", "clock", " ", "--", " I", "'", "LL", " see", " you", " at", " 3", ":", "30", "pm", "...", " ", "(", "maybe", ")", " ", " ok", "?", "\n\n", "\t", "Done", ".", "\r\n"],
+["The", " year", " ", "123", "456", "789", "0", " had", "  ", " spaces", "  ", " and", "\u00a0", "nbsp", ",", " caf\u00e9", " na\u00efve", " \u00c6r\u00f8", ",", " \u0436\u0443\u043a", " \u4e2d\u6587\u5b57", " \ud83d\ude00", "!!"],
+["camelCaseWord", " SCREAMING", "_", "CASE", " kebab", "-", "case", " x", "<|", "y", "|>", "z", " ", "$", "100", "+", "200", "=", "300", " a", "^", "b", " ", "`", "code", "`", " a", "|", "b"]
+],
+"gpt-4o": [
+["Hello", ",", " world", "!", " It's", " ", "123", "45", " o", "'clock", " --", " I'LL", " see", " you", " at", " ", "3", ":", "30", "pm", "...", " (", "maybe", ")", " ", " ok", "?\n\n", "\tDone", ".\r\n"],
+["The", " year", " ", "123", "456", "789", "0", " had", "  ", " spaces", "  ", " and", "\u00a0nbsp", ",", " caf\u00e9", " na\u00efve", " \u00c6r\u00f8", ",", " \u0436\u0443\u043a", " \u4e2d\u6587\u5b57", " \ud83d\ude00!!"],
+["camel", "Case", "Word", " SCREAMING", "_CASE", " kebab", "-case", " x", "<|", "y", "|>", "z", " $", "100", "+", "200", "=", "300", " a", "^b", " `", "code", "`", " a", "|b"]
+],
+"superbpe": [
+["Hello, world! It's ", "12", "345", " o'clock -- I'LL see you at ", "3", ":", "30", "pm... (maybe)  ok?\n\n\tDone.\r\n"],
+["The year ", "1", "234", "567", "890", " had   spaces   and\u00a0nbsp, caf\u00e9 na\u00efve \u00c6r\u00f8, \u0436\u0443\u043a \u4e2d\u6587\u5b57 \ud83d\ude00!!"],
+["camelCaseWord SCREAMING_CASE kebab-case x<|y|>z $", "100", "+", "200", "=", "300", " a^b `code` a|b"]
+],
+"deepseek-coder": [
+["Hello", ",", " world", "!", " It", "'", "s", " ", "1", "2", "3", "4", "5", " o", "'", "clock", " --", " I", "'", "LL", " see", " you", " at", " ", "3", ":", "3", "0", "pm", "...", " (", "maybe", ")", " ", " ok", "?", "\n", "\n", "\tDone", ".", "\r", "\n"],
+["The", " year", " ", "1", "2", "3", "4", "5", "6", "7", "8", "9", "0", " had", "  ", " spaces", "  ", " and", "\u00a0nbsp", ",", " caf\u00e9", " na\u00efve", " \u00c6r\u00f8", ",", " \u0436\u0443\u043a", " ", "\u4e2d\u6587\u5b57", " \ud83d\ude00", "!!"],
+["camelCaseWord", " SCREAMING", "_", "CASE", " kebab", "-", "case", " x", "<|", "y", "|>", "z", " $", "1", "0", "0", "+", "2", "0", "0", "=", "3", "0", "0", " a", "^", "b", " `", "code", "`", " a", "|", "b"]
+]
+}})json";
+
+TEST(PreTokenizer, SplitsLikeAUnicodeRegex) {
+  const json j = json::parse(kPythonRegexSplits);
+  int checked = 0;
+  for (const auto& [name, lists] : j.at("splits").items()) {
+    const ss::PreTokenizerSpec* spec = ss::find_pre_tokenizer(name);
+    ASSERT_NE(spec, nullptr) << name;
+    const ss::RegexSplitter splitter(spec->regexes, name);
+    for (size_t t = 0; t < lists.size(); ++t) {
+      const std::string text = j.at("texts").at(t).get<std::string>();
+      std::vector<std::string> words;
+      for (const auto& [b, e] : splitter.split(text)) words.push_back(text.substr(b, e - b));
+      EXPECT_EQ(words, lists.at(t).get<std::vector<std::string>>()) << name << ", text " << t;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 27);
+  EXPECT_EQ(ss::find_pre_tokenizer("no-such-pre"), nullptr);
 }
 
 // --- Synthetic tokenizer.json ----------------------------------------------------
