@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -28,8 +29,13 @@ using sstest::error_of;
 using sstest::repo;
 using sstest::slurp;
 
-const std::string kSmol = repo("models/cache/SmolLM2-135M-Instruct.Q4_1.gguf");
-const std::string kGemma = repo("models/cache/gemma-3-270m-q4_k_m.gguf");
+// Where scripts/fetch-models.sh puts the models: $SINKSTREAM_MODELS, else models/cache.
+std::string model_file(const std::string& name) {
+  const char* dir = std::getenv("SINKSTREAM_MODELS");
+  return (dir && *dir ? std::string(dir) : repo("models/cache")) + "/" + name;
+}
+const std::string kSmol = model_file("SmolLM2-135M-Instruct.Q4_1.gguf");
+const std::string kGemma = model_file("gemma-3-270m-q4_k_m.gguf");
 
 // The model file, or a one-line failure saying how to get it.
 #define REQUIRE_MODEL(path)                                                                    \
