@@ -95,7 +95,7 @@ python3 - <<'EOF' || python3 -m pip install --quiet diskcache jinja2 typing_exte
 import diskcache, jinja2, typing_extensions, numpy
 EOF
 cat > "$REF/env.sh" <<EOF
-# source this: llama.cpp $VERSION reference build (scripts/build-llamacpp.sh)
+# source this: llama.cpp from llama-cpp-python $VERSION, reference build (scripts/build-llamacpp.sh)
 export PYTHONPATH="$SRC\${PYTHONPATH:+:\$PYTHONPATH}"
 export LLAMA_CPP_LIB_PATH="$BUILD/bin"
 export PATH="$BUILD/bin:\$PATH"
