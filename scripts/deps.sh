@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang-format ccache
       libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev libsentencepiece-dev
       libpcre2-dev libcpp-httplib-dev libssl-dev libcairo2-dev
-      libgtest-dev libbenchmark-dev librapidcheck-dev
+      libgtest-dev libbenchmark-dev librapidcheck-dev libhwy-dev unzip
       chromium)  # the web page test drives headless chromium
 missing=()
 for p in "${pkgs[@]}"; do

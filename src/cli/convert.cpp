@@ -1,4 +1,4 @@
-// sinkstream convert: write a checkpoint as GGUF (f32, f16 or q8_0).
+// sinkstream convert: write a checkpoint as GGUF (float or 32-value block types).
 #include <cstdio>
 
 #include "cli/common.h"
@@ -14,13 +14,9 @@ struct ConvertOptions {
 };
 
 void run(const ConvertOptions& o) {
-  DType t = DType::F16;
-  if (o.type == "f32")
-    t = DType::F32;
-  else if (o.type == "q8_0")
-    t = DType::Q8_0;
-  else
-    check(o.type == "f16", "--type must be f32, f16 or q8_0, not '", o.type, "'");
+  const DTypeTraits* tr = traits_of_name(o.type);
+  check(tr && tr->quantize, "--type must be one of ", dtype_names(true), ", not '", o.type, "'");
+  const DType t = tr->type;
   const Checkpoint ck = load_checkpoint(o.m.model);
   std::unique_ptr<Tokenizer> tok;
   try {
@@ -40,7 +36,8 @@ void add_convert(CLI::App& app) {
       app.add_subcommand("convert", "Write a llama-family checkpoint as GGUF (llama.cpp's format)");
   o->m.add(cmd);
   cmd->add_option("-o,--output", o->out, "Output .gguf file")->required();
-  cmd->add_option("--type", o->type, "Weight type: f32, f16 or q8_0")->capture_default_str();
+  cmd->add_option("--type", o->type, "Weight type: f32, f16, bf16, q4_0, q4_1, q5_0, q5_1 or q8_0")
+      ->capture_default_str();
   cmd->callback([o] { run(*o); });
 }
 

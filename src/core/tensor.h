@@ -7,13 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "core/dtype.h"
+
 namespace ss {
-
-enum class DType { F32, F16, BF16, Q8_0 };
-
-const char* dtype_name(DType t);
-// Bytes for n elements (n must be a multiple of the block size for Q8_0).
-size_t dtype_bytes(DType t, int64_t n);
 
 struct Tensor {
   DType dtype = DType::F32;
@@ -25,13 +21,6 @@ struct Tensor {
   int64_t cols() const { return numel() / rows(); }
   size_t nbytes() const { return dtype_bytes(dtype, numel()); }
   std::string shape_str() const;
-};
-
-// Q8_0 block layout (GGUF): one f16 scale then 32 int8 values.
-inline constexpr int kQ8Block = 32;
-struct BlockQ8_0 {
-  uint16_t scale;
-  int8_t q[kQ8Block];
 };
 
 // f16/bf16 scalar conversions.
@@ -47,9 +36,11 @@ uint16_t f32_to_bf16(float f);
 
 // Row r of a 2-D tensor dequantised to f32.
 void dequantize_row(const Tensor& t, int64_t r, float* out);
-// n floats (a multiple of kQ8Block) to Q8_0 blocks: per block, scale =
-// max|x|/127 and q = round(x/scale). Error per value <= scale/2.
-void quantize_row_q8_0(const float* x, int64_t n, BlockQ8_0* out);
+// The bytes of row r.
+const void* row_data(const Tensor& t, int64_t r);
+// n floats (a multiple of the type's block) written as type t; a one-line
+// Error for a type sinkstream does not write.
+void quantize_row(DType t, const float* x, int64_t n, void* out);
 
 // A named set of tensors plus whatever keeps their bytes alive.
 struct TensorStore {

@@ -14,23 +14,16 @@ namespace ss {
 
 namespace {
 
-// Stores f as a tensor of dtype (1-D tensors of Q8_0 models stay f32, as in GGUF).
+// Stores f as a tensor of dtype (1-D tensors of quantised models stay f32, as in GGUF).
 Tensor encode(const std::vector<float>& f, std::vector<int64_t> shape, DType dtype,
               TensorStore& ts) {
   Tensor t;
-  t.dtype = dtype == DType::Q8_0 && shape.size() < 2 ? DType::F32 : dtype;
+  t.dtype = traits(dtype).quantized() && shape.size() < 2 ? DType::F32 : dtype;
   t.shape = std::move(shape);
   auto buf = std::make_shared<std::vector<uint8_t>>(t.nbytes());
-  for (size_t i = 0; i < f.size() && t.dtype != DType::Q8_0; ++i) {
-    if (t.dtype == DType::F32) std::memcpy(buf->data() + 4 * i, &f[i], 4);
-    const uint16_t h = t.dtype == DType::F16 ? f32_to_f16(f[i]) : f32_to_bf16(f[i]);
-    if (t.dtype != DType::F32) std::memcpy(buf->data() + 2 * i, &h, 2);
-  }
-  if (t.dtype == DType::Q8_0) {
-    check(t.cols() % kQ8Block == 0, "random weights: q8_0 needs rows of a multiple of ", kQ8Block,
-          " values, not ", t.cols());
-    quantize_row_q8_0(f.data(), t.numel(), reinterpret_cast<BlockQ8_0*>(buf->data()));
-  }
+  for (int64_t r = 0; r < t.rows(); ++r)
+    quantize_row(t.dtype, f.data() + r * t.cols(), t.cols(),
+                 buf->data() + traits(t.dtype).bytes(t.cols()) * size_t(r));
   t.data = buf->data();
   ts.owners.push_back(buf);
   return t;

@@ -1,7 +1,7 @@
-// CPU kernels: hand-written AVX2/FMA GEMV and attention for decode, OpenBLAS
-// sgemm for batched rows, OpenMP across output rows and heads.
+// CPU kernels: GEMV through each weight type's dot product (src/quant/) and
+// attention for decode, OpenBLAS sgemm for batched rows, OpenMP across output
+// rows and heads.
 #include <cblas.h>
-#include <immintrin.h>
 #include <omp.h>
 
 #include <cmath>
@@ -13,84 +13,6 @@
 
 namespace ss {
 namespace {
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-// Eight weights of each dtype widened to f32. The half type is a template
-// argument: a dtype branch in the GEMV loop costs 5-10% of its bandwidth.
-inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
-template <DType T>
-inline __m256 load8(const uint16_t* p) {
-  __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  if constexpr (T == DType::F16) return _mm256_cvtph_ps(h);
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
-float dot_f32(const float* w, const float* x, int n) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-  int i = 0;
-  for (; i + 32 <= n; i += 32) {
-    a0 = _mm256_fmadd_ps(load8(w + i), load8(x + i), a0);
-    a1 = _mm256_fmadd_ps(load8(w + i + 8), load8(x + i + 8), a1);
-    a2 = _mm256_fmadd_ps(load8(w + i + 16), load8(x + i + 16), a2);
-    a3 = _mm256_fmadd_ps(load8(w + i + 24), load8(x + i + 24), a3);
-  }
-  for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load8(w + i), load8(x + i), a0);
-  float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-  for (; i < n; ++i) s += w[i] * x[i];
-  return s;
-}
-
-template <DType T>
-float dot_half(const uint16_t* w, const float* x, int n) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-  int i = 0;
-  for (; i + 32 <= n; i += 32) {
-    a0 = _mm256_fmadd_ps(load8<T>(w + i), load8(x + i), a0);
-    a1 = _mm256_fmadd_ps(load8<T>(w + i + 8), load8(x + i + 8), a1);
-    a2 = _mm256_fmadd_ps(load8<T>(w + i + 16), load8(x + i + 16), a2);
-    a3 = _mm256_fmadd_ps(load8<T>(w + i + 24), load8(x + i + 24), a3);
-  }
-  for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load8<T>(w + i), load8(x + i), a0);
-  float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-  for (; i < n; ++i) s += (T == DType::F16 ? f16_to_f32(w[i]) : bf16_to_f32(w[i])) * x[i];
-  return s;
-}
-
-float dot_q8(const BlockQ8_0* b, const float* x, int n) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int j = 0; j < n / kQ8Block; ++j, x += kQ8Block) {
-    __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[j].q));
-    __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
-    __m256 s = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), load8(x));
-    s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))),
-                        load8(x + 8), s);
-    s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), load8(x + 16), s);
-    s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))),
-                        load8(x + 24), s);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(b[j].scale)), s, acc);
-  }
-  return hsum(acc);
-}
-
-float dot_row(const Tensor& w, int64_t r, const float* x, int n) {
-  switch (w.dtype) {
-    case DType::F32:
-      return dot_f32(static_cast<const float*>(w.data) + r * n, x, n);
-    case DType::F16:
-      return dot_half<DType::F16>(static_cast<const uint16_t*>(w.data) + r * n, x, n);
-    case DType::BF16:
-      return dot_half<DType::BF16>(static_cast<const uint16_t*>(w.data) + r * n, x, n);
-    case DType::Q8_0:
-      return dot_q8(static_cast<const BlockQ8_0*>(w.data) + r * (n / kQ8Block), x, n);
-  }
-  return 0;
-}
 
 // Work below this many multiply-adds runs on one thread: fork/join would cost
 // more, and far more when another process holds the other cores.
@@ -151,20 +73,37 @@ class CpuBackend final : public Backend {
  public:
   void matmul(const Tensor& w, const float* x, float* y, int T) override {
     const int64_t out = w.rows(), in = w.cols();
-    if (T == 1) {
-#pragma omp parallel for schedule(static) if (out * in >= kParallelWork)
-      for (int64_t r = 0; r < out; ++r) y[r] = dot_row(w, r, x, int(in));
+    const DTypeTraits& tr = traits(w.dtype);
+    if (T < kGemmRows) {  // GEMV: each weight row is read once for the T rows of x
+      const size_t row_bytes = tr.bytes(in);
+      const auto* wb = static_cast<const uint8_t*>(w.data);
+      if (tr.quantized()) {
+        xq_.resize(size_t(T));
+        for (int t = 0; t < T; ++t) xq_[size_t(t)].quantize(x + t * in, in);
+      }
+#pragma omp parallel for schedule(static) if (out * in * T >= kParallelWork)
+      for (int64_t r = 0; r < out; ++r)
+        for (int t = 0; t < T; ++t)
+          y[t * out + r] = tr.dot(wb + size_t(r) * row_bytes, x + t * in,
+                                  tr.quantized() ? &xq_[size_t(t)] : nullptr, in);
       return;
     }
-    const float* wf = static_cast<const float*>(w.data);
-    if (w.dtype != DType::F32) {  // widen once per call; amortised over T rows
-      dequant_.resize(size_t(out * in));
-#pragma omp parallel for schedule(static) if (out * in >= kParallelWork)
-      for (int64_t r = 0; r < out; ++r) dequantize_row(w, r, dequant_.data() + r * in);
-      wf = dequant_.data();
+    if (w.dtype == DType::F32) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, int(out), int(in), 1.0f, x, int(in),
+                  static_cast<const float*>(w.data), int(in), 0.0f, y, int(out));
+      return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, int(out), int(in), 1.0f, x, int(in), wf,
-                int(in), 0.0f, y, int(out));
+    // Other types: tiles of rows widened into a fixed scratch feed sgemm, so a
+    // prompt never needs a whole matrix in f32 (an output head is 100+ MB).
+    const int64_t tile = std::max<int64_t>(64, kTileFloats / in);
+    tile_.resize(size_t(std::min(tile, out) * in));
+    for (int64_t r0 = 0; r0 < out; r0 += tile) {
+      const int64_t rows = std::min(tile, out - r0);
+#pragma omp parallel for schedule(static) if (rows * in >= kParallelWork)
+      for (int64_t r = 0; r < rows; ++r) dequantize_row(w, r0 + r, tile_.data() + r * in);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, int(rows), int(in), 1.0f, x, int(in),
+                  tile_.data(), int(in), 0.0f, y + r0, int(out));
+    }
   }
 
   void add_bias(float* y, const float* b, int T, int n) override {
@@ -275,7 +214,12 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  std::vector<float> dequant_, partial_;
+  // Below this many rows a matmul runs as GEMV (sgemm's packing costs more).
+  static constexpr int kGemmRows = 4;
+  // The widened weight tile of a prefill matmul: 4 MiB, about L2 size.
+  static constexpr int64_t kTileFloats = int64_t(1) << 20;
+  std::vector<QuantRow> xq_;
+  std::vector<float> tile_, partial_;
 };
 
 }  // namespace

@@ -1,0 +1,71 @@
+// Q3_K: super-blocks of 256 values in 16 groups of 16, y = d * (sc - 32) * (q - 4 *
+// !hbit) with q in 0..3 and 6-bit sc per group; 110 bytes: 32 bytes of high
+// bits (bit k of hmask[l] for value 32k + l), 64 bytes of 2-bit q (laid out as
+// Q2_K), 12 bytes of scales (low 4 bits in bytes 0..7, two high bits in 8..11),
+// f16 d.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "quant/q3_k.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+
+#include "quant/kernels-inl.h"
+
+#ifndef SS_QUANT_Q3_K_ONCE
+#define SS_QUANT_Q3_K_ONCE
+namespace ss::quant {
+// Scale g (0..15) of a Q3_K block's 12 scale bytes, minus 32.
+inline int q3k_scale(const uint8_t* sc, int g) {
+  const int lo = g < 8 ? sc[g] & 0xF : sc[g - 8] >> 4;
+  const int hi = (sc[8 + g % 4] >> (2 * (g / 4))) & 3;
+  return (lo | hi << 4) - 32;
+}
+struct Q3K {
+  static constexpr int kValues = 256, kBytes = 110;
+  static constexpr bool kSigned = true, kOffset = false, kSplit = true;
+  static void unpack(const uint8_t* b, int k, int8_t* q, float* s, float*) {
+    const float d = f16_at(b + 108);
+    for (int h = 0; h < 2; ++h) s[h] = d * float(q3k_scale(b + 96, 2 * k + h));
+    const uint8_t* qs = b + 32 + 32 * (k / 4);
+    for (int i = 0; i < 32; ++i)
+      q[i] = int8_t(((qs[i] >> (2 * (k % 4))) & 3) - ((b[i] >> k) & 1 ? 0 : 4));
+  }
+};
+}  // namespace ss::quant
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace ss::HWY_NAMESPACE {
+struct Q3K : quant::Q3K {
+  using quant::Q3K::unpack;
+#if SS_QUANT_X86
+  static __m256i unpack(const uint8_t* b, int k, float* s, float*) {
+    const float d = quant::f16_at(b + 108);
+    for (int h = 0; h < 2; ++h) s[h] = d * float(quant::q3k_scale(b + 96, 2 * k + h));
+    const __m256i lo = bits_at(load32(b + 32 + 32 * (k / 4)), 2 * (k % 4), 3);
+    const __m256i hi = _mm256_slli_epi16(bits_at(load32(b), k, 1), 2);  // 4 where the bit is set
+    return _mm256_sub_epi8(_mm256_add_epi8(lo, hi), _mm256_set1_epi8(4));
+  }
+#endif
+};
+float DotQ3K(const void* w, const float*, const QuantRow* x, int64_t n) {
+  return DotChunks<Q3K>(w, *x, n);
+}
+void DequantizeQ3K(const void* w, float* out, int64_t n) { DequantizeChunks<Q3K>(w, out, n); }
+}  // namespace ss::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace ss::quant {
+HWY_EXPORT(DotQ3K);
+HWY_EXPORT(DequantizeQ3K);
+float dot_q3_k(const void* w, const float* x, const QuantRow* xq, int64_t n) {
+  return HWY_DYNAMIC_DISPATCH(DotQ3K)(w, x, xq, n);
+}
+void dequantize_q3_k(const void* w, float* out, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(DequantizeQ3K)(w, out, n);
+}
+float dot_q3_k_scalar(const void* w, const QuantRow& x, int64_t n) {
+  return dot_scalar<Q3K>(w, x, n);
+}
+
+}  // namespace ss::quant
+#endif

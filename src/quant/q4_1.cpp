@@ -1,0 +1,77 @@
+// Q4_1: blocks of 32 values, y = d * q + m with q in 0..15; 20 bytes:
+// f16 d, f16 m, then 16 bytes of 4-bit q (values 0..15 in the low nibbles,
+// 16..31 in the high ones).
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "quant/q4_1.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+
+#include "quant/kernels-inl.h"
+
+#ifndef SS_QUANT_Q4_1_ONCE
+#define SS_QUANT_Q4_1_ONCE
+namespace ss::quant {
+struct Q4_1 {
+  static constexpr int kValues = 32, kBytes = 20;
+  static constexpr bool kSigned = false, kOffset = true, kSplit = false;
+  static void unpack(const uint8_t* b, int, int8_t* q, float* s, float* o) {
+    s[0] = s[1] = f16_at(b);
+    o[0] = o[1] = f16_at(b + 2);
+    for (int i = 0; i < 16; ++i) {
+      q[i] = int8_t(b[4 + i] & 0xF);
+      q[i + 16] = int8_t(b[4 + i] >> 4);
+    }
+  }
+};
+}  // namespace ss::quant
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace ss::HWY_NAMESPACE {
+struct Q4_1 : quant::Q4_1 {
+  using quant::Q4_1::unpack;
+#if SS_QUANT_X86
+  static __m256i unpack(const uint8_t* b, int, float* s, float* o) {
+    s[0] = s[1] = quant::f16_at(b);
+    o[0] = o[1] = quant::f16_at(b + 2);
+    return nibbles(b + 4);
+  }
+#endif
+};
+float DotQ4_1(const void* w, const float*, const QuantRow* x, int64_t n) {
+  return DotChunks<Q4_1>(w, *x, n);
+}
+void DequantizeQ4_1(const void* w, float* out, int64_t n) { DequantizeChunks<Q4_1>(w, out, n); }
+}  // namespace ss::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace ss::quant {
+HWY_EXPORT(DotQ4_1);
+HWY_EXPORT(DequantizeQ4_1);
+float dot_q4_1(const void* w, const float* x, const QuantRow* xq, int64_t n) {
+  return HWY_DYNAMIC_DISPATCH(DotQ4_1)(w, x, xq, n);
+}
+void dequantize_q4_1(const void* w, float* out, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(DequantizeQ4_1)(w, out, n);
+}
+float dot_q4_1_scalar(const void* w, const QuantRow& x, int64_t n) {
+  return dot_scalar<Q4_1>(w, x, n);
+}
+// As gguf-py: d = (max - min) / 15, q = trunc((x - min) / d + 0.5).
+void quantize_q4_1(const float* x, void* out, int64_t n) {
+  auto* b = static_cast<uint8_t*>(out);
+  for (int64_t j = 0; j < n / 32; ++j, x += 32, b += 20) {
+    float lo = x[0], hi = x[0];
+    for (int i = 1; i < 32; ++i) lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
+    const float d = (hi - lo) / 15, id = d != 0 ? 1 / d : 0;
+    const uint16_t dh = f32_to_f16(d), mh = f32_to_f16(lo);
+    std::memcpy(b, &dh, 2);
+    std::memcpy(b + 2, &mh, 2);
+    uint8_t q[32];
+    for (int i = 0; i < 32; ++i)
+      q[i] = uint8_t(std::clamp(int(std::trunc((x[i] - lo) * id + 0.5f)), 0, 15));
+    for (int i = 0; i < 16; ++i) b[4 + i] = uint8_t(q[i] | q[i + 16] << 4);
+  }
+}
+}  // namespace ss::quant
+#endif

@@ -1,0 +1,65 @@
+// Q4_K: super-blocks of 256 values in 8 groups of 32, y = d * sc * q - dmin * m
+// with q in 0..15 and 6-bit sc, m per group; 144 bytes: f16 d, f16 dmin, 12
+// bytes of packed scales and minimums, 128 bytes of 4-bit q (group 2p in the
+// low nibbles of bytes 32p..32p+31, group 2p+1 in their high nibbles).
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "quant/q4_k.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+
+#include "quant/kernels-inl.h"
+
+#ifndef SS_QUANT_Q4_K_ONCE
+#define SS_QUANT_Q4_K_ONCE
+namespace ss::quant {
+struct Q4K {
+  static constexpr int kValues = 256, kBytes = 144;
+  static constexpr bool kSigned = false, kOffset = true, kSplit = false;
+  static void unpack(const uint8_t* b, int k, int8_t* q, float* s, float* o) {
+    uint8_t sc, m;
+    scale_min_k4(k, b + 4, &sc, &m);
+    s[0] = s[1] = f16_at(b) * float(sc);
+    o[0] = o[1] = -(f16_at(b + 2) * float(m));
+    const uint8_t* qs = b + 16 + 32 * (k / 2);
+    for (int i = 0; i < 32; ++i) q[i] = int8_t(k % 2 ? qs[i] >> 4 : qs[i] & 0xF);
+  }
+};
+}  // namespace ss::quant
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace ss::HWY_NAMESPACE {
+struct Q4K : quant::Q4K {
+  using quant::Q4K::unpack;
+#if SS_QUANT_X86
+  static __m256i unpack(const uint8_t* b, int k, float* s, float* o) {
+    uint8_t sc, m;
+    quant::scale_min_k4(k, b + 4, &sc, &m);
+    s[0] = s[1] = quant::f16_at(b) * float(sc);
+    o[0] = o[1] = -(quant::f16_at(b + 2) * float(m));
+    return bits_at(load32(b + 16 + 32 * (k / 2)), 4 * (k % 2), 0xF);
+  }
+#endif
+};
+float DotQ4K(const void* w, const float*, const QuantRow* x, int64_t n) {
+  return DotChunks<Q4K>(w, *x, n);
+}
+void DequantizeQ4K(const void* w, float* out, int64_t n) { DequantizeChunks<Q4K>(w, out, n); }
+}  // namespace ss::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace ss::quant {
+HWY_EXPORT(DotQ4K);
+HWY_EXPORT(DequantizeQ4K);
+float dot_q4_k(const void* w, const float* x, const QuantRow* xq, int64_t n) {
+  return HWY_DYNAMIC_DISPATCH(DotQ4K)(w, x, xq, n);
+}
+void dequantize_q4_k(const void* w, float* out, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(DequantizeQ4K)(w, out, n);
+}
+float dot_q4_k_scalar(const void* w, const QuantRow& x, int64_t n) {
+  return dot_scalar<Q4K>(w, x, n);
+}
+
+}  // namespace ss::quant
+#endif

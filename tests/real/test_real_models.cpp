@@ -1,0 +1,154 @@
+// The real models against independent implementations: every tensor's
+// dequantisation against gguf-py's (digests), and SmolLM2's logits and
+// greedy chat tokens against llama.cpp (tests/reference/README.md says how
+// each reference was made).
+#include <openssl/sha.h>
+
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+#include "cache/policy.h"
+#include "core/dtype.h"
+#include "io/gguf.h"
+#include "model/stream.h"
+#include "ops/backend.h"
+#include "real/real_models.h"
+
+namespace {
+
+std::string sha256_hex(const void* p, size_t n) {
+  unsigned char h[SHA256_DIGEST_LENGTH];
+  SHA256(static_cast<const unsigned char*>(p), n, h);
+  std::string s;
+  char buf[3];
+  for (unsigned char c : h) std::snprintf(buf, sizeof buf, "%02x", c), s += buf;
+  return s;
+}
+
+void check_digests(const char* file) {
+  const std::string path = sstest::real_model(file);
+  if (path.empty()) return;
+  const nlohmann::json want = sstest::reference("dequant_digests.json").at(file);
+  const ss::GgufFile f = ss::GgufFile::open(path);
+  ASSERT_EQ(f.tensors().size(), want.size());
+  std::vector<float> out;
+  for (const ss::GgufTensorInfo& t : f.tensors()) {
+    const ss::DTypeTraits* tr = ss::traits_of_ggml(t.type);
+    ASSERT_NE(tr, nullptr) << t.name;
+    const nlohmann::json& w = want.at(t.name);
+    EXPECT_EQ(w.at("type").get<std::string>(), [&] {
+      std::string up = tr->name;
+      for (char& c : up) c = char(std::toupper(c));
+      return up;
+    }()) << t.name;
+    out.resize(size_t(t.numel()));
+    tr->dequantize(f.data() + f.data_offset() + t.offset, out.data(), t.numel());
+    EXPECT_EQ(sha256_hex(out.data(), out.size() * 4), w.at("sha256").get<std::string>())
+        << file << " " << t.name << " (" << tr->name << ")";
+  }
+}
+
+TEST(RealModels, SmolLM2DequantizesAsGgufPy) { check_digests(sstest::kSmolLM2); }
+TEST(RealModels, Gemma3DequantizesAsGgufPy) { check_digests(sstest::kGemma3); }
+
+double nll(const float* logits, int n, int target) {
+  double mx = logits[0], sum = 0;
+  for (int i = 1; i < n; ++i) mx = std::max(mx, double(logits[i]));
+  for (int i = 0; i < n; ++i) sum += std::exp(double(logits[i]) - mx);
+  return std::log(sum) + mx - logits[target];
+}
+
+int argmax(const float* v, int n) { return int(std::max_element(v, v + n) - v); }
+
+struct Agreement {
+  double top1, mean, max;  // top-1 agreement (fraction), mean and max |dNLL|
+};
+
+// Our logits against a reference file's per-position NLL and top-1.
+Agreement compare(const std::vector<float>& logits, int V, const std::vector<int>& ids,
+                  const nlohmann::json& ref, const char* what) {
+  const auto want_nll = ref.at("nll").get<std::vector<double>>();
+  const auto want_top = ref.at("top1").get<std::vector<int>>();
+  const int n = int(want_nll.size());
+  int agree = 0;
+  double sum = 0, worst = 0;
+  for (int i = 0; i < n; ++i) {
+    const float* l = logits.data() + size_t(i) * V;
+    agree += argmax(l, V) == want_top[size_t(i)];
+    const double d = std::abs(nll(l, V, ids[size_t(i) + 1]) - want_nll[size_t(i)]);
+    sum += d, worst = std::max(worst, d);
+  }
+  const Agreement a{double(agree) / n, sum / n, worst};
+  std::printf("SmolLM2 vs %s over %d tokens: top-1 agreement %.2f%%, mean |dNLL| %.5f, max %.5f\n",
+              what, n, 100 * a.top1, a.mean, a.max);
+  return a;
+}
+
+// 512 tokens of Austen in one dense context against two independent
+// engines. A float64 numpy forward pass on gguf-py's weights
+// (numpy_smollm2.py) is the exact reference: we must agree with it to the
+// issue's bounds. llama.cpp itself is 0.06 nats from that exact reference,
+// because it quantises every activation row to 8 bits (Q8_1 against Q4_1
+// weights, Q8_0 for the head) and keeps K and V in f16; SmolLM2's outlier
+// channels make that rounding visible. So against llama.cpp we require what
+// the exact reference itself achieves.
+TEST(RealModels, SmolLM2LogitsMatchExactReferenceAndLlamaCpp) {
+  const std::string path = sstest::real_model(sstest::kSmolLM2);
+  if (path.empty()) return;
+  const nlohmann::json llama = sstest::reference("smollm2_austen512.json");
+  const nlohmann::json exact = sstest::reference("smollm2_austen512_f64.json");
+  const auto ids = llama.at("ids").get<std::vector<int>>();
+  ASSERT_EQ(ids, exact.at("ids").get<std::vector<int>>());
+  auto model = ss::Model::load(path);
+  auto be = ss::make_cpu_backend();
+  ss::Stream s(model, *be, ss::CachePolicy::make("dense", 0, 512));
+  const int V = model->config().vocab_size, n = int(ids.size()) - 1;
+  std::vector<float> logits(size_t(n) * V);
+  s.feed(ids.data(), n, logits.data(), true);
+  const Agreement e = compare(logits, V, ids, exact, "numpy float64");
+  EXPECT_GE(e.top1, 0.99);
+  EXPECT_LE(e.mean, 0.01);
+  const Agreement l = compare(logits, V, ids, llama, "llama.cpp");
+  const auto& ex = exact.at("vs_llamacpp").at("exact vs smollm2_austen512.json");
+  EXPECT_GE(l.top1, ex.at("top1_agreement").get<double>() - 0.01);
+  EXPECT_LE(l.mean, ex.at("mean_abs_dnll").get<double>() + 0.005);
+}
+
+// 64 greedy tokens after a fixed ChatML prompt. Greedy decoding amplifies
+// any difference at a near-tie, and llama.cpp's 8-bit activations move
+// logits by about 0.1 (above), so the two runs must agree through the answer
+// and its end of turn, and may part only where llama.cpp's token is within
+// kTie of our best one.
+TEST(RealModels, SmolLM2GreedyChatMatchesLlamaCpp) {
+  constexpr float kTie = 0.25f;
+  const std::string path = sstest::real_model(sstest::kSmolLM2);
+  if (path.empty()) return;
+  const nlohmann::json ref = sstest::reference("smollm2_greedy.json");
+  const auto prompt = ref.at("prompt_ids").get<std::vector<int>>();
+  const auto want = ref.at("greedy_ids").get<std::vector<int>>();
+  const size_t answer = ref.at("first_eog").get<size_t>() + 1;
+  auto model = ss::Model::load(path);
+  auto be = ss::make_cpu_backend();
+  ss::Stream s(model, *be, ss::CachePolicy::make("dense", 0, 512));
+  const int V = model->config().vocab_size;
+  std::vector<float> logits(V);
+  s.feed(prompt.data(), int(prompt.size()), logits.data(), false);
+  size_t same = 0;
+  for (; same < want.size(); ++same) {
+    const int best = argmax(logits.data(), V);
+    if (best != want[same]) {
+      const float gap = logits[size_t(best)] - logits[size_t(want[same])];
+      std::printf(
+          "SmolLM2 greedy chat: parts from llama.cpp at token %zu of %zu, where its token "
+          "is %.3f below our best\n",
+          same, want.size(), gap);
+      EXPECT_LT(gap, kTie);
+      break;
+    }
+    s.feed(&want[same], 1, logits.data(), false);
+  }
+  EXPECT_GE(same, answer) << "the answer itself differs";
+}
+
+}  // namespace
