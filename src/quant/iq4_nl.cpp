@@ -25,13 +25,13 @@ struct Iq4Nl {
 }  // namespace ss::quant
 #endif
 
-HWY_BEFORE_NAMESPACE();
+SS_QUANT_BEFORE_NAMESPACE();
 namespace ss::HWY_NAMESPACE {
 struct Iq4Nl : quant::Iq4Nl {
   using quant::Iq4Nl::unpack;
 #if SS_QUANT_X86
-  static __m256i unpack(const uint8_t* b, int, float* s, float*) {
-    s[0] = s[1] = quant::f16_at(b);
+  HWY_INLINE static __m256i unpack(const uint8_t* b, int, float* s, float*) {
+    s[0] = s[1] = f16(b);
     const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(quant::kIq4nlValues));
     return _mm256_shuffle_epi8(_mm256_set_m128i(t, t), nibbles(b + 2));
   }

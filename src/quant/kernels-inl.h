@@ -28,15 +28,24 @@
 #define SS_QUANT_X86 0
 #endif
 
-HWY_BEFORE_NAMESPACE();
+// HWY_BEFORE_NAMESPACE plus AVX-512 VNNI, which Highway 1.0.3's AVX3_DL
+// target string lacks (its CPU check requires it). Every quantised kernel
+// region opens with it, so that its functions inline into each other.
+#undef SS_QUANT_BEFORE_NAMESPACE
 #if HWY_TARGET == HWY_AVX3_DL
-#pragma GCC target("avx512vnni")
+#define SS_QUANT_BEFORE_NAMESPACE() \
+  HWY_BEFORE_NAMESPACE();           \
+  _Pragma("GCC target(\"avx512vnni\")") static_assert(true, "")
+#else
+#define SS_QUANT_BEFORE_NAMESPACE() HWY_BEFORE_NAMESPACE()
 #endif
+
+SS_QUANT_BEFORE_NAMESPACE();
 namespace ss::HWY_NAMESPACE {
 
 #if SS_QUANT_X86
 // 8 int32 sums of four u8 x s8 products each.
-inline __m256i dot_u8s8(__m256i u, __m256i s) {
+HWY_INLINE __m256i dot_u8s8(__m256i u, __m256i s) {
 #if HWY_TARGET == HWY_AVX3_DL
   return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
 #else
@@ -44,23 +53,23 @@ inline __m256i dot_u8s8(__m256i u, __m256i s) {
 #endif
 }
 // The same for s8 x s8: |a| times b with a's sign.
-inline __m256i dot_s8s8(__m256i a, __m256i b) {
+HWY_INLINE __m256i dot_s8s8(__m256i a, __m256i b) {
   return dot_u8s8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
 }
-inline float hsum(__m256 v) {
+HWY_INLINE float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
 // 16 packed 4-bit values (low nibbles first, then high) as 32 bytes.
-inline __m256i nibbles(const uint8_t* p) {
+HWY_INLINE __m256i nibbles(const uint8_t* p) {
   const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   const __m128i m = _mm_set1_epi8(0x0F);
   return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
 }
 // Bit i of x as byte i: 0xFF where set.
-inline __m256i bytes_from_bits(uint32_t x) {
+HWY_INLINE __m256i bytes_from_bits(uint32_t x) {
   const __m256i shuf =
       _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
   __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(int(x)), shuf);
@@ -68,11 +77,19 @@ inline __m256i bytes_from_bits(uint32_t x) {
   return _mm256_cmpeq_epi8(v, _mm256_set1_epi64x(-1));
 }
 // Bytes >> shift, masked, for 32 packed bytes.
-inline __m256i bits_at(__m256i v, int shift, int mask) {
+HWY_INLINE __m256i bits_at(__m256i v, int shift, int mask) {
   return _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(shift)),
                           _mm256_set1_epi8(char(mask)));
 }
-inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+HWY_INLINE __m256i load32(const void* p) {
+  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+// The f16 at p, widened with F16C.
+HWY_INLINE float f16(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
 #endif
 
 template <class C>

@@ -28,13 +28,13 @@ struct Q2K {
 }  // namespace ss::quant
 #endif
 
-HWY_BEFORE_NAMESPACE();
+SS_QUANT_BEFORE_NAMESPACE();
 namespace ss::HWY_NAMESPACE {
 struct Q2K : quant::Q2K {
   using quant::Q2K::unpack;
 #if SS_QUANT_X86
-  static __m256i unpack(const uint8_t* b, int k, float* s, float* o) {
-    const float d = quant::f16_at(b + 80), dmin = quant::f16_at(b + 82);
+  HWY_INLINE static __m256i unpack(const uint8_t* b, int k, float* s, float* o) {
+    const float d = f16(b + 80), dmin = f16(b + 82);
     for (int h = 0; h < 2; ++h) {
       const uint8_t sc = b[2 * k + h];
       s[h] = d * float(sc & 0xF);

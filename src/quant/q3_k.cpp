@@ -32,13 +32,13 @@ struct Q3K {
 }  // namespace ss::quant
 #endif
 
-HWY_BEFORE_NAMESPACE();
+SS_QUANT_BEFORE_NAMESPACE();
 namespace ss::HWY_NAMESPACE {
 struct Q3K : quant::Q3K {
   using quant::Q3K::unpack;
 #if SS_QUANT_X86
-  static __m256i unpack(const uint8_t* b, int k, float* s, float*) {
-    const float d = quant::f16_at(b + 108);
+  HWY_INLINE static __m256i unpack(const uint8_t* b, int k, float* s, float*) {
+    const float d = f16(b + 108);
     for (int h = 0; h < 2; ++h) s[h] = d * float(quant::q3k_scale(b + 96, 2 * k + h));
     const __m256i lo = bits_at(load32(b + 32 + 32 * (k / 4)), 2 * (k % 4), 3);
     const __m256i hi = _mm256_slli_epi16(bits_at(load32(b), k, 1), 2);  // 4 where the bit is set

@@ -23,13 +23,13 @@ struct Q4_0 {
 }  // namespace ss::quant
 #endif
 
-HWY_BEFORE_NAMESPACE();
+SS_QUANT_BEFORE_NAMESPACE();
 namespace ss::HWY_NAMESPACE {
 struct Q4_0 : quant::Q4_0 {
   using quant::Q4_0::unpack;
 #if SS_QUANT_X86
-  static __m256i unpack(const uint8_t* b, int, float* s, float*) {
-    s[0] = s[1] = quant::f16_at(b);
+  HWY_INLINE static __m256i unpack(const uint8_t* b, int, float* s, float*) {
+    s[0] = s[1] = f16(b);
     return _mm256_sub_epi8(nibbles(b + 2), _mm256_set1_epi8(8));
   }
 #endif

@@ -25,14 +25,14 @@ struct Q4_1 {
 }  // namespace ss::quant
 #endif
 
-HWY_BEFORE_NAMESPACE();
+SS_QUANT_BEFORE_NAMESPACE();
 namespace ss::HWY_NAMESPACE {
 struct Q4_1 : quant::Q4_1 {
   using quant::Q4_1::unpack;
 #if SS_QUANT_X86
-  static __m256i unpack(const uint8_t* b, int, float* s, float* o) {
-    s[0] = s[1] = quant::f16_at(b);
-    o[0] = o[1] = quant::f16_at(b + 2);
+  HWY_INLINE static __m256i unpack(const uint8_t* b, int, float* s, float* o) {
+    s[0] = s[1] = f16(b);
+    o[0] = o[1] = f16(b + 2);
     return nibbles(b + 4);
   }
 #endif

@@ -26,16 +26,16 @@ struct Q4K {
 }  // namespace ss::quant
 #endif
 
-HWY_BEFORE_NAMESPACE();
+SS_QUANT_BEFORE_NAMESPACE();
 namespace ss::HWY_NAMESPACE {
 struct Q4K : quant::Q4K {
   using quant::Q4K::unpack;
 #if SS_QUANT_X86
-  static __m256i unpack(const uint8_t* b, int k, float* s, float* o) {
+  HWY_INLINE static __m256i unpack(const uint8_t* b, int k, float* s, float* o) {
     uint8_t sc, m;
     quant::scale_min_k4(k, b + 4, &sc, &m);
-    s[0] = s[1] = quant::f16_at(b) * float(sc);
-    o[0] = o[1] = -(quant::f16_at(b + 2) * float(m));
+    s[0] = s[1] = f16(b) * float(sc);
+    o[0] = o[1] = -(f16(b + 2) * float(m));
     return bits_at(load32(b + 16 + 32 * (k / 2)), 4 * (k % 2), 0xF);
   }
 #endif

@@ -25,14 +25,14 @@ struct Q5_1 {
 }  // namespace ss::quant
 #endif
 
-HWY_BEFORE_NAMESPACE();
+SS_QUANT_BEFORE_NAMESPACE();
 namespace ss::HWY_NAMESPACE {
 struct Q5_1 : quant::Q5_1 {
   using quant::Q5_1::unpack;
 #if SS_QUANT_X86
-  static __m256i unpack(const uint8_t* b, int, float* s, float* o) {
-    s[0] = s[1] = quant::f16_at(b);
-    o[0] = o[1] = quant::f16_at(b + 2);
+  HWY_INLINE static __m256i unpack(const uint8_t* b, int, float* s, float* o) {
+    s[0] = s[1] = f16(b);
+    o[0] = o[1] = f16(b + 2);
     const __m256i hi =
         _mm256_and_si256(bytes_from_bits(quant::u32_at(b + 4)), _mm256_set1_epi8(0x10));
     return _mm256_or_si256(nibbles(b + 8), hi);

@@ -29,13 +29,13 @@ struct Q6K {
 }  // namespace ss::quant
 #endif
 
-HWY_BEFORE_NAMESPACE();
+SS_QUANT_BEFORE_NAMESPACE();
 namespace ss::HWY_NAMESPACE {
 struct Q6K : quant::Q6K {
   using quant::Q6K::unpack;
 #if SS_QUANT_X86
-  static __m256i unpack(const uint8_t* b, int k, float* s, float*) {
-    const float d = quant::f16_at(b + 208);
+  HWY_INLINE static __m256i unpack(const uint8_t* b, int k, float* s, float*) {
+    const float d = f16(b + 208);
     const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
     for (int h = 0; h < 2; ++h) s[h] = d * float(sc[2 * k + h]);
     const int half = k / 4, j = k % 4;

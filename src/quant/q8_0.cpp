@@ -19,13 +19,13 @@ struct Q8_0 {
 }  // namespace ss::quant
 #endif
 
-HWY_BEFORE_NAMESPACE();
+SS_QUANT_BEFORE_NAMESPACE();
 namespace ss::HWY_NAMESPACE {
 struct Q8_0 : quant::Q8_0 {
   using quant::Q8_0::unpack;
 #if SS_QUANT_X86
-  static __m256i unpack(const uint8_t* b, int, float* s, float*) {
-    s[0] = s[1] = quant::f16_at(b);
+  HWY_INLINE static __m256i unpack(const uint8_t* b, int, float* s, float*) {
+    s[0] = s[1] = f16(b);
     return load32(b + 2);
   }
 #endif
