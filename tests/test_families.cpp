@@ -18,6 +18,7 @@
 #include <stdexcept>
 
 #include "core/error.h"
+#include "io/gguf_model.h"
 #include "io/safetensors.h"
 #include "model/stream.h"
 #include "testutil.h"
@@ -1003,6 +1004,38 @@ TEST_P(Families, CliMisshapedQkvIsOneLineError) {
   std::vector<std::string> want = {dir, qkv_name(s), shown.shape_str()};
   if (s.family == "gpt2") want.push_back(" columns");
   expect_one_line_error(sstest::run_cli(cmd), want, cmd);
+}
+
+// GGUF under llama.cpp's names and keys (src/io/gguf_arch.cpp): written at f32
+// and read back, every family is the model its Hugging Face checkpoint is.
+TEST_P(Families, GgufRoundTripKeepsTheModel) {
+  const Spec& s = GetParam();
+  const Built& b = built(s);
+  const std::string out = sstest::temp_dir() + "/" + s.name + ".gguf";
+  save_gguf(load_checkpoint(b.dir), nullptr, DType::F32, out);
+  const auto hf = Model::load(b.dir);
+  const auto gg = Model::load(out);
+  ASSERT_EQ(gg->checkpoint().format, "gguf");
+  const ModelConfig &h = hf->config(), &g = gg->config();
+  EXPECT_EQ(g.family, s.family);
+  EXPECT_EQ(g.sliding_window, h.sliding_window);
+  EXPECT_EQ(g.max_seq_len, h.max_seq_len);
+  EXPECT_EQ(g.norm_eps, h.norm_eps);
+  EXPECT_EQ(g.position, h.position);
+  EXPECT_EQ(g.rot_dim(), h.rot_dim());
+  EXPECT_EQ(g.parallel_residual, h.parallel_residual);
+  EXPECT_EQ(g.tied_embeddings, h.tied_embeddings);
+  EXPECT_EQ(g.n_kv_heads, h.n_kv_heads);
+  EXPECT_EQ(g.head_dim, h.head_dim);
+  EXPECT_EQ(gg->n_params(), hf->n_params());
+  const auto tokens = random_tokens(kDenseTokens, s.vocab, 3);
+  const CachePolicy dense = CachePolicy::make("dense", 0, kDenseTokens);
+  const auto want = engine_logits(hf, dense, tokens, kDenseTokens);
+  EXPECT_LT(max_abs_diff(engine_logits(gg, dense, tokens, kDenseTokens), want), 1e-5);
+  EXPECT_LT(max_abs_diff(engine_logits(gg, dense, tokens, 1), want), 1e-5);
+  EXPECT_LT(max_abs_diff(engine_logits(gg, dense, tokens, kDenseTokens),
+                         Reference(s, b.tensors).run(tokens, 0, -1)),
+            kTol);
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, Families, ::testing::ValuesIn(specs()),

@@ -4,8 +4,11 @@
 
 #include <cmath>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "io/gguf.h"
+#include "io/gguf_arch.h"
 #include "io/gguf_model.h"
 #include "model/stream.h"
 #include "testutil.h"
@@ -108,7 +111,7 @@ TEST(GgufErrors, BadOptionsAndFiles) {
   const std::string d = sstest::temp_dir();
   auto r = sstest::run_cli("convert -o " + d + "/x.gguf --type q4_k");
   EXPECT_EQ(r.status, 2);
-  EXPECT_NE(r.err.find("--type must be f32, f16 or q8_0"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--type must be one of f32, f16, q4_0"), std::string::npos) << r.err;
   // A truncated GGUF names the file and never crashes.
   const std::string g = convert(sstest::kStoriesBin, "f16");
   std::ifstream in(g, std::ios::binary);
@@ -120,6 +123,113 @@ TEST(GgufErrors, BadOptionsAndFiles) {
     EXPECT_NE(r.err.find(d + "/cut.gguf"), std::string::npos) << r.err;
     EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
   }
+}
+
+}  // namespace
+
+// --- The real files (scripts/fetch-models.sh) ------------------------------------
+// Expected values are gguf-py's reading of the same files (GGUFReader: tensor
+// types, element and byte counts, metadata), and the model cards.
+
+namespace {
+
+const std::string kSmol = sstest::repo("models/cache/SmolLM2-135M-Instruct.Q4_1.gguf");
+const std::string kGemma = sstest::repo("models/cache/gemma-3-270m-q4_k_m.gguf");
+
+#define REQUIRE_FILE(path) \
+  if (!std::ifstream(path)) FAIL() << path << " is missing: run scripts/fetch-models.sh first"
+
+TEST(GgufRealModels, SmolLM2ConfigIsItsMetadata) {
+  REQUIRE_FILE(kSmol);
+  const ModelConfig c = gguf_read_config(GgufFile::open(kSmol));
+  EXPECT_EQ(c.family, "llama");
+  EXPECT_EQ(c.n_layers, 30);
+  EXPECT_EQ(c.dim, 576);
+  EXPECT_EQ(c.hidden_dim, 1536);
+  EXPECT_EQ(c.n_heads, 9);
+  EXPECT_EQ(c.n_kv_heads, 3);
+  EXPECT_EQ(c.head_dim, 64);
+  EXPECT_EQ(c.rot_dim(), 64);  // llama.rope.dimension_count
+  EXPECT_EQ(c.max_seq_len, 8192);
+  EXPECT_EQ(c.rope_theta, 100000.0);
+  EXPECT_EQ(c.norm_eps, 1e-5f);
+  EXPECT_EQ(c.vocab_size, 49152);  // token_embd's rows, equal to llama.vocab_size
+  EXPECT_TRUE(c.tied_embeddings);  // no output.weight: the q8_0 embedding is the head
+  EXPECT_EQ(c.rope_layout, RopeLayout::Interleaved);
+  EXPECT_EQ(c.position, PositionKind::Rope);
+  EXPECT_EQ(c.sliding_window, 0);
+  EXPECT_EQ(c.bos_id, 1);
+  EXPECT_EQ(c.eos_id, 2);
+}
+
+TEST(GgufRealModels, InfoDescribesSmolLM2) {
+  REQUIRE_FILE(kSmol);
+  const auto r = sstest::run_cli("info --json " + kSmol);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["architecture"], "llama");
+  EXPECT_EQ(j["format"], "gguf v3");
+  EXPECT_EQ(j["file_type"], "Q4_1");
+  EXPECT_EQ(j["parameters"], 134515008);
+  EXPECT_EQ(j["training_context"], 8192);
+  EXPECT_EQ(j["tensor_bytes"], 96576768);
+  const nlohmann::json want = {
+      {"q4_1", {{"tensors", 210}, {"parameters", 106168320}, {"bytes", 66355200}}},
+      {"q8_0", {{"tensors", 1}, {"parameters", 28311552}, {"bytes", 30081024}}},
+      {"f32", {{"tensors", 61}, {"parameters", 35136}, {"bytes", 140544}}}};
+  EXPECT_EQ(j["tensor_types"], want);
+  EXPECT_EQ(j["tokenizer"], "gpt2");
+  EXPECT_EQ(j["pre_tokenizer"], "smollm");
+  EXPECT_EQ(j["tokens"], 49152);
+  EXPECT_EQ(j["chat_template"], "chatml");
+  EXPECT_EQ(j["supported"], true);
+  EXPECT_EQ(j["n_layers"], 30);
+  EXPECT_EQ(j["n_kv_heads"], 3);
+  EXPECT_EQ(j["rope_theta"], 100000.0);
+  EXPECT_EQ(j["norm_eps"], 1e-5);
+  // The text form has the same facts, one per line.
+  const auto t = sstest::run_cli("info " + kSmol);
+  ASSERT_EQ(t.status, 0) << t.err;
+  for (const char* line :
+       {"\narchitecture       llama\n", "\nparameters         134515008\n",
+        "\ntraining_context   8192\n",
+        "\ntensor_types       q4_1 x210 (63.3 MiB), q8_0 x1 (28.7 MiB), f32 x61 (0.1 MiB)\n",
+        "\ntokenizer          gpt2\n", "\npre_tokenizer      smollm\n",
+        "\nchat_template      chatml\n"})
+    EXPECT_NE(t.out.find(line), std::string::npos) << line << " not in:\n" << t.out;
+}
+
+TEST(GgufRealModels, InfoDescribesGemma3WithoutRunningIt) {
+  REQUIRE_FILE(kGemma);
+  const auto r = sstest::run_cli("info --json " + kGemma);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["architecture"], "gemma3");
+  EXPECT_EQ(j["file_type"], "Q4_K_M");
+  EXPECT_EQ(j["parameters"], 268098176);
+  EXPECT_EQ(j["training_context"], 32768);
+  EXPECT_EQ(j["tensor_bytes"], 246587904);
+  const nlohmann::json want = {
+      {"q8_0", {{"tensors", 10}, {"parameters", 169246720}, {"bytes", 179824640}}},
+      {"q5_0", {{"tensors", 81}, {"parameters", 63406080}, {"bytes", 43591680}}},
+      {"q4_k", {{"tensors", 27}, {"parameters", 23592960}, {"bytes", 13271040}}},
+      {"q6_k", {{"tensors", 9}, {"parameters", 11796480}, {"bytes", 9676800}}},
+      {"f32", {{"tensors", 109}, {"parameters", 55936}, {"bytes", 223744}}}};
+  EXPECT_EQ(j["tensor_types"], want);
+  EXPECT_EQ(j["tokenizer"], "llama");
+  EXPECT_EQ(j["pre_tokenizer"], "default");
+  EXPECT_EQ(j["tokens"], 262144);
+  // No tokenizer.chat_template in this file; its turn tokens say Gemma.
+  EXPECT_EQ(j["chat_template"].get<std::string>().rfind("gemma", 0), 0u) << j["chat_template"];
+  EXPECT_EQ(j["supported"], false);
+  EXPECT_NE(j["unsupported"].get<std::string>().find("'gemma3' is not supported yet"),
+            std::string::npos);
+  // Running it is a one-line error naming the architecture.
+  const auto g = sstest::run_cli("generate -n 1 -p x -m " + kGemma);
+  EXPECT_EQ(g.status, 2);
+  EXPECT_EQ(g.err.find('\n'), g.err.size() - 1) << g.err;
+  EXPECT_NE(g.err.find("GGUF architecture 'gemma3' is not supported yet"), std::string::npos)
+      << g.err;
 }
 
 }  // namespace

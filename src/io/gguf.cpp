@@ -1,5 +1,6 @@
 #include "io/gguf.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -126,25 +127,48 @@ const char* gguf_type_name(GgufType t) {
   return i < std::size(kNames) ? kNames[i] : "unknown";
 }
 
+namespace {
+
+// Every ggml_type llama.cpp has defined and not retired (ggml.h's enum and
+// ggml.c's type_traits): id, lower-case name, block size and bytes per block.
+struct GgmlType {
+  uint32_t id;
+  const char* name;
+  uint32_t block, bytes;
+};
+constexpr GgmlType kGgmlTypes[] = {
+    {0, "f32", 1, 4},         {1, "f16", 1, 2},         {2, "q4_0", 32, 18},
+    {3, "q4_1", 32, 20},      {6, "q5_0", 32, 22},      {7, "q5_1", 32, 24},
+    {8, "q8_0", 32, 34},      {9, "q8_1", 32, 36},      {10, "q2_k", 256, 84},
+    {11, "q3_k", 256, 110},   {12, "q4_k", 256, 144},   {13, "q5_k", 256, 176},
+    {14, "q6_k", 256, 210},   {15, "q8_k", 256, 292},   {16, "iq2_xxs", 256, 66},
+    {17, "iq2_xs", 256, 74},  {18, "iq3_xxs", 256, 98}, {19, "iq1_s", 256, 50},
+    {20, "iq4_nl", 32, 18},   {21, "iq3_s", 256, 110},  {22, "iq2_s", 256, 82},
+    {23, "iq4_xs", 256, 136}, {24, "i8", 1, 1},         {25, "i16", 1, 2},
+    {26, "i32", 1, 4},        {27, "i64", 1, 8},        {28, "f64", 1, 8},
+    {29, "iq1_m", 256, 56},   {30, "bf16", 1, 2},       {34, "tq1_0", 256, 54},
+    {35, "tq2_0", 256, 66},   {39, "mxfp4", 32, 17},
+};
+
+const GgmlType* ggml_type(uint32_t id) {
+  for (const GgmlType& t : kGgmlTypes)
+    if (t.id == id) return &t;
+  return nullptr;
+}
+
+}  // namespace
+
 bool ggml_type_size(uint32_t type, uint64_t* block, uint64_t* bytes) {
-  struct Size {
-    uint32_t type, block, bytes;
-  };
-  static constexpr Size kSizes[] = {
-      {0, 1, 4},      {1, 1, 2},      {2, 32, 18},   {3, 32, 20},    {6, 32, 22},    {7, 32, 24},
-      {8, 32, 34},    {9, 32, 36},    {10, 256, 84}, {11, 256, 110}, {12, 256, 144}, {13, 256, 176},
-      {14, 256, 210}, {15, 256, 292}, {16, 256, 66}, {17, 256, 74},  {18, 256, 98},  {19, 256, 50},
-      {20, 32, 18},   {21, 256, 110}, {22, 256, 82}, {23, 256, 136}, {24, 1, 1},     {25, 1, 2},
-      {26, 1, 4},     {27, 1, 8},     {28, 1, 8},    {29, 256, 56},  {30, 1, 2},
-  };
-  for (const Size& s : kSizes) {
-    if (s.type == type) {
-      *block = s.block;
-      *bytes = s.bytes;
-      return true;
-    }
-  }
-  return false;
+  const GgmlType* t = ggml_type(type);
+  if (!t) return false;
+  *block = t->block;
+  *bytes = t->bytes;
+  return true;
+}
+
+const char* ggml_type_name(uint32_t type) {
+  const GgmlType* t = ggml_type(type);
+  return t ? t->name : "unknown";
 }
 
 int64_t GgufTensorInfo::numel() const {
@@ -250,6 +274,20 @@ GgufFile GgufFile::open(const std::string& path) {
     check(t.offset <= data_size && bytes <= data_size - t.offset, path, ": tensor ", t.name, " (",
           bytes, " bytes at offset ", t.offset, ") runs past the end of the data section (",
           data_size, " bytes)");
+  }
+  // Tensors must not share bytes: one that reaches into the next has a type
+  // or shape that does not match the data written for it.
+  std::vector<const GgufTensorInfo*> by_offset;
+  for (const GgufTensorInfo& t : f.tensors_) by_offset.push_back(&t);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const GgufTensorInfo* a, const GgufTensorInfo* b) { return a->offset < b->offset; });
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    const GgufTensorInfo &a = *by_offset[i - 1], &b = *by_offset[i];
+    const uint64_t bytes = a.bytes.value_or(0);
+    check(a.offset + bytes <= b.offset, path, ": tensor ", a.name, " (", bytes, " bytes for ",
+          ggml_type_name(a.type), " of ", a.numel(), " values at offset ", a.offset,
+          ") overlaps tensor ", b.name, " at offset ", b.offset,
+          ": its type and shape do not match its data");
   }
   return f;
 }

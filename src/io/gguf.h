@@ -53,6 +53,8 @@ struct GgufTensorInfo {
 
 // Block size (elements) and bytes per block of a ggml_type; false when unknown.
 bool ggml_type_size(uint32_t type, uint64_t* block, uint64_t* bytes);
+// The lower-case name of a ggml_type ("q4_k"), "unknown" for an id ggml does not define.
+const char* ggml_type_name(uint32_t type);
 
 class GgufFile {
  public:
