@@ -110,7 +110,7 @@ Checkpoint on_huge_pages(Checkpoint ck) {
 double decode_seconds(std::shared_ptr<const Model> m, int steps, int reps) {
   const ModelConfig& c = m->config();
   auto be = make_cpu_backend();
-  Stream s(m, *be, CachePolicy::make("sinks", 4, c.max_seq_len - 4));
+  Stream s(m, *be, CachePolicy::make("sinks", 4, c.max_seq_len - 5));  // holds ctx
   std::vector<float> logits(c.vocab_size);
   const std::vector<int> toks = random_tokens(16 + steps * reps, c.vocab_size);
   s.feed(toks.data(), 16, logits.data(), false);
@@ -126,7 +126,7 @@ double decode_seconds(std::shared_ptr<const Model> m, int steps, int reps) {
 // Weights as the engine allocates them get 4 KiB pages; the 110M shape runs
 // on huge pages too, against the triad on the same pages.
 void decode_section(const Options& o, double triad_4k, double triad_2m) {
-  std::printf("\n== decode: Stream::feed of 1 token, sinks 4+(ctx-4), threads=%d ==\n",
+  std::printf("\n== decode: Stream::feed of 1 token, sinks 4+(ctx-5) past, threads=%d ==\n",
               omp_get_max_threads());
   std::printf("%-11s %-5s %-5s %9s %9s %8s %7s\n", "model", "dtype", "pages", "weights", "tok/s",
               "GB/s", "%triad");
@@ -149,8 +149,9 @@ void decode_section(const Options& o, double triad_4k, double triad_2m) {
     row("pythia-160M", random_llama(pythia_160m(), 1, t), t, false, o.quick ? 5 : 20);
 }
 
-// Per-token latency once the cache is full. A recompute step re-encodes the
-// last W tokens into a cleared cache: exactly Model::forward of W tokens,
+// Per-token latency once a cache of n tokens is full (sinks 4 + n-5 past +
+// the current one). A recompute step re-encodes the last n-1 past tokens and
+// the current one into a cleared cache: exactly Model::forward of n tokens,
 // timed directly because filling a recompute Stream costs W such steps.
 void recompute_section(const Options& o) {
   std::printf("\n== sinks vs recompute: per-token latency, 15M-shape f32, full cache ==\n");
@@ -161,7 +162,7 @@ void recompute_section(const Options& o) {
   std::vector<float> logits(c.vocab_size);
   for (int n : {256, 512, 1024, 2048}) {
     const std::vector<int> toks = random_tokens(n + 64, c.vocab_size);
-    Stream s(m, *be, CachePolicy::make("sinks", 4, n - 4));
+    Stream s(m, *be, CachePolicy::make("sinks", 4, n - 5));
     s.feed(toks.data(), n, nullptr, false);
     double sinks = kInf;
     for (int r = 0; r < 3; ++r) {
@@ -200,7 +201,7 @@ void ppl_section(const Options& o) {
   text << f.rdbuf();
   std::vector<int> ids = find_tokenizer(o.model)->encode(text.str(), true);
   const int64_t n = std::min<int64_t>(ids.size() - 1, o.quick ? 4096 : 16384);
-  std::printf("\n== ppl: %lld tokens of %s, stories260K, sinks 4+124, chunks of %d ==\n",
+  std::printf("\n== ppl: %lld tokens of %s, stories260K, sinks 4+124 past, chunks of %d ==\n",
               (long long)n, o.text.c_str(), chunk);
   auto be = make_cpu_backend();
   Stream s(m, *be, CachePolicy::make("sinks", 4, 124));

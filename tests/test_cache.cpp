@@ -4,6 +4,7 @@
 #include <rapidcheck/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <set>
 
 #include "cache/kv_cache.h"
@@ -12,18 +13,21 @@
 
 using namespace ss;
 
-// Step t keeps {0..S-1} ∪ {t-W+1..t} (clipped to seen tokens), in cache order,
-// and the slots it reads hold exactly those tokens.
+// A window of W past tokens is a ring of W + 1 slots: step t keeps
+// {0..S-1} ∪ {t-W..t} (clipped to seen tokens), in cache order, and the slots
+// it reads hold exactly those tokens.
 RC_GTEST_PROP(KvCache, KeepsSinksAndTheLastWindow, ()) {
   const int S = *rc::gen::inRange(0, 6);
-  const int W = *rc::gen::inRange(1, 12);
+  const int W = *rc::gen::inRange(0, 12);
   const int64_t t = *rc::gen::inRange<int64_t>(0, 200);
-  KvCache cache(1, 1, 2, S, W, true);
+  const CachePolicy p = CachePolicy::make(S ? "sinks" : "window", S, W);
+  RC_ASSERT(p.capacity() == S + W + 1);
+  KvCache cache(1, 1, 2, S, p.capacity() - S, true);
   std::vector<int64_t> want;
   for (int64_t j = 0; j <= t; ++j)
-    if (j < S || j > t - W) want.push_back(j);
+    if (j < S || j >= t - W) want.push_back(j);
   // Which token each slot holds after writing tokens 0..t in order.
-  std::vector<int64_t> holder(S + W, -1);
+  std::vector<int64_t> holder(S + W + 1, -1);
   for (int64_t j = 0; j <= t; ++j) holder[cache.slot(j)] = j;
   const KvStep s = cache.step(t);
   std::vector<int64_t> got;
@@ -41,7 +45,7 @@ RC_GTEST_PROP(KvCache, KeepsSinksAndTheLastWindow, ()) {
 
 RC_GTEST_PROP(Stream, AnyPolicyAndChunkingMatchesNaive, ()) {
   const int S = *rc::gen::inRange(0, 4);
-  const int W = *rc::gen::inRange(1, 7);
+  const int W = *rc::gen::inRange(0, 7);
   const int chunk = *rc::gen::inRange(1, 13);
   const int n = *rc::gen::inRange(2, 40);
   const auto layout = *rc::gen::element(RopeLayout::Interleaved, RopeLayout::RotateHalf);
@@ -64,5 +68,46 @@ RC_GTEST_PROP(Stream, AnyPolicyAndChunkingMatchesNaive, ()) {
     double mx = *std::max_element(l, l + V), sum = 0;
     for (int j = 0; j < V; ++j) sum += std::exp(l[j] - mx);
     RC_ASSERT(std::abs(std::log(sum) + mx - l[tokens[i + 1]] - ref[i]) <= 1e-4);
+  }
+}
+
+// Eviction is O(1): feeding one token writes its own slot in every layer and
+// leaves every other slot's keys and values bit for bit as they were (no
+// copying, no re-rotation), and the cache never grows.
+TEST(KvCache, EvictionWritesOneSlotAndMovesNothing) {
+  auto model = std::make_shared<const Model>(random_llama(sstest::tiny_config(2, 4, 2), 31));
+  auto be = make_cpu_backend();
+  const CachePolicy p = CachePolicy::make("sinks", 2, 5);
+  Stream s(model, *be, p, 1);
+  const KvCache& cache = s.cache();
+  ASSERT_EQ(cache.capacity(), 8);
+  const ModelConfig& c = model->config();
+  const size_t per_layer = size_t(c.n_kv_heads) * cache.capacity() * c.head_dim;
+  auto snapshot = [&] {
+    std::vector<float> all;
+    for (int l = 0; l < c.n_layers; ++l)
+      for (const float* b : {cache.k(l), cache.v(l)}) all.insert(all.end(), b, b + per_layer);
+    return all;
+  };
+  const size_t bytes = cache.bytes();
+  std::vector<float> logits(c.vocab_size);
+  for (int t = 0; t < 40; ++t) {
+    const std::vector<float> before = snapshot();
+    const int tok = (t * 7 + 3) % c.vocab_size;
+    s.feed(&tok, 1, logits.data(), false);
+    const std::vector<float> after = snapshot();
+    const int written = cache.slot(t);
+    int changed = 0;
+    for (size_t i = 0; i < after.size(); ++i) {
+      const int slot = int(i / c.head_dim % cache.capacity());
+      if (slot == written) {
+        changed += std::memcmp(&before[i], &after[i], sizeof(float)) != 0;
+      } else {
+        ASSERT_EQ(std::memcmp(&before[i], &after[i], sizeof(float)), 0)
+            << "token " << t << " touched slot " << slot << " (its own is " << written << ")";
+      }
+    }
+    EXPECT_GT(changed, 0) << "token " << t << " wrote nothing to slot " << written;
+    EXPECT_EQ(cache.bytes(), bytes);
   }
 }

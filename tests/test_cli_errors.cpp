@@ -53,7 +53,7 @@ TEST(CliErrors, UnknownArchitecture) {
   expect_error("info " + dir, "gptj");
 }
 
-TEST(CliErrors, ZeroCache) { expect_error("generate -n 1 --policy window --window 0", "S+W"); }
+TEST(CliErrors, NegativeWindow) { expect_error("generate -n 1 --window -2", "--window"); }
 TEST(CliErrors, CacheOverLimit) {
   expect_error("generate -n 1 --policy sinks --sinks 4 --window 100000000", "limit");
 }

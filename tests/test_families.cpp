@@ -555,7 +555,7 @@ class Reference {
           if (s_.family == "mistral" && j <= int64_t(t) - s_.sliding_window) continue;
           st.kept.push_back(j);
           st.kpos.push_back(j);
-        } else if (j < sinks || j > int64_t(t) - window) {
+        } else if (j < sinks || j >= int64_t(t) - window) {  // S sinks + W past + t
           st.kept.push_back(j);
           st.kpos.push_back(int64_t(st.kpos.size()));
         }
@@ -1115,10 +1115,10 @@ TEST(FamiliesGpt2, DenseAndRecomputeMatchReference) {
       max_abs_diff(engine_logits(model, CachePolicy::make("dense", 0, kStreamTokens), tokens, 7),
                    dense),
       kTol);
-  // Recompute: every token re-encodes the last W tokens at positions 0..W-1.
+  // Recompute: every token re-encodes the last W past tokens and itself at positions 0..W.
   std::vector<Vec> want;
   for (size_t i = 0; i < tokens.size(); ++i) {
-    const size_t from = i + 1 > size_t(kWindow) ? i + 1 - kWindow : 0;
+    const size_t from = i > size_t(kWindow) ? i - kWindow : 0;
     const std::vector<int> ctx(tokens.begin() + from, tokens.begin() + i + 1);
     want.push_back(Reference(s, b.tensors).run(ctx, 0, -1).back());
   }

@@ -270,9 +270,10 @@ TEST(Server, CompletionEqualsCliGenerateWithEvictionInPromptAndGeneration) {
   EXPECT_EQ(got.text, want);
   EXPECT_GT(got.prompt_tokens, 200);
   const json s = get(*c, "/v1/sessions/long").body;
-  EXPECT_EQ(s.at("kept"), 20);
-  EXPECT_EQ(s.at("evicted"), got.prompt_tokens + got.completion_tokens - 20);
-  EXPECT_EQ(s.at("slots").size(), 20u);
+  // 4 sinks + 16 past tokens + the newest one.
+  EXPECT_EQ(s.at("kept"), 21);
+  EXPECT_EQ(s.at("evicted"), got.prompt_tokens + got.completion_tokens - 21);
+  EXPECT_EQ(s.at("slots").size(), 21u);
 }
 
 TEST(Server, ChatClientFlowStreamingAndNot) {
@@ -388,7 +389,7 @@ TEST(Server, TwoHundredRoundsKeepMemoryFlatAndLatencyLevel) {
   ASSERT_EQ(int(ms.size()), kRounds) << "ran out of time";
   const json s = get(*c, "/v1/sessions/long-chat").body;
   EXPECT_EQ(s.at("cache_bytes"), first_bytes);
-  EXPECT_EQ(s.at("kept"), 64);
+  EXPECT_EQ(s.at("kept"), 65);  // 4 sinks + 60 past + the newest
   EXPECT_GT(s.at("evicted").get<int64_t>(), 40 * kRounds);
   auto median = [](std::vector<double> v) {
     std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
@@ -680,7 +681,7 @@ TEST(Server, MetricsInPrometheusFormat) {
   }
   EXPECT_GT(v["sinkstream_tokens_per_second"], 0);
   EXPECT_EQ(v["sinkstream_sessions"], 1);
-  EXPECT_EQ(v["sinkstream_cache_slots_capacity"], 64);
+  EXPECT_EQ(v["sinkstream_cache_slots_capacity"], 65);
   EXPECT_GT(v["sinkstream_cache_slots_used"], 0);
   EXPECT_EQ(v["sinkstream_completion_tokens_total"], 20);
   EXPECT_EQ(v["sinkstream_requests_total{route=\"completions\",status=\"200\"}"], 1);

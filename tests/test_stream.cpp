@@ -1,12 +1,17 @@
-// The engine's streaming semantics against the naive reference.
+// The engine's streaming semantics against the naive reference. The window
+// W counts past tokens (StreamingLLM's recent_size): each token attends the S
+// sinks, the W tokens before it and itself.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 
 #include "core/error.h"
+#include "io/checkpoint.h"
 #include "model/stream.h"
 #include "testmodels.h"
+#include "testutil.h"
+#include "tokenizer/tokenizer.h"
 
 using namespace ss;
 
@@ -45,6 +50,31 @@ void expect_close(const std::vector<double>& a, const std::vector<double>& b, do
   for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], tol) << "token " << i + 1;
 }
 
+double max_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double d = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) d = std::max(d, std::abs(a[i] - b[i]));
+  return d;
+}
+
+// The engine under sinks S + window W (S = 0: policy window) against the
+// naive reference of the same definition, and against references one slot
+// off (a window of W-1 or W+1 past tokens, the query one position late):
+// those must differ by far more than the tolerance, so the check can fail.
+void expect_matches_only_the_right_window(const Checkpoint& ck, std::shared_ptr<const Model> m,
+                                          const std::vector<int>& tokens, int S, int W, int chunk,
+                                          double tol) {
+  const CachePolicy p = CachePolicy::make(S ? "sinks" : "window", S, W);
+  EXPECT_EQ(p.capacity(), S + W + 1);
+  const auto got = engine_nll(m, p, tokens, chunk);
+  expect_close(got, sstest::naive_stream_nll(ck, tokens, S, W), tol);
+  if (W > 0) {
+    EXPECT_GT(max_diff(got, sstest::naive_stream_nll(ck, tokens, S, W - 1)), 10 * tol);
+  }
+  EXPECT_GT(max_diff(got, sstest::naive_stream_nll(ck, tokens, S, W + 1)), 10 * tol);
+  EXPECT_GT(max_diff(got, sstest::naive_stream_nll(ck, tokens, S, W, 1)), 10 * tol);
+}
+
 struct Case {
   int sinks, window;
   RopeLayout layout;
@@ -71,7 +101,34 @@ INSTANTIATE_TEST_SUITE_P(Policies, SinkCacheVsNaive,
                                            Case{4, 4, RopeLayout::RotateHalf, 3},
                                            Case{4, 9, RopeLayout::Interleaved, 1},
                                            Case{4, 1, RopeLayout::RotateHalf, 64},
-                                           Case{2, 5, RopeLayout::RotateHalf, 11}));
+                                           Case{2, 5, RopeLayout::RotateHalf, 11},
+                                           Case{3, 0, RopeLayout::Interleaved, 4},
+                                           Case{0, 0, RopeLayout::RotateHalf, 2}));
+
+// The window counts past tokens: W = 5 is 5 past + the current, and a
+// reference one slot off in either direction, or with the query one position
+// off, fails the 1e-4 check by a wide margin.
+TEST(WindowDefinition, NaiveCheckCatchesOffByOne) {
+  auto ck = ss::random_llama(sstest::tiny_config(2, 4, 2), 23);
+  const auto tokens = random_tokens(60, ck.config.vocab_size, 8);
+  auto model = std::make_shared<const Model>(ss::random_llama(sstest::tiny_config(2, 4, 2), 23));
+  for (int S : {0, 4}) {
+    SCOPED_TRACE("sinks " + std::to_string(S));
+    expect_matches_only_the_right_window(ck, model, tokens, S, 5, 7, 1e-4);
+  }
+}
+
+// The bundled stories260K on real text: sinks 4 + 20 past and window 24.
+TEST(WindowDefinition, Stories260KMatchesNaive) {
+  const Checkpoint ck = load_checkpoint(sstest::kStoriesBin);
+  auto tok = find_tokenizer(sstest::kStoriesBin);
+  auto tokens = tok->encode(sstest::slurp(sstest::repo("tests/data/text/tinystories.txt")), true);
+  ASSERT_GT(tokens.size(), 120u);
+  tokens.resize(120);
+  auto model = Model::load(sstest::kStoriesBin);
+  expect_matches_only_the_right_window(ck, model, tokens, 4, 20, 16, 1e-4);
+  expect_matches_only_the_right_window(ck, model, tokens, 0, 24, 64, 1e-4);
+}
 
 TEST(Dense, MatchesNaiveWithTextPositions) {
   auto ck = ss::random_llama(sstest::tiny_config(2, 4, 1), 11);
@@ -111,14 +168,15 @@ TEST(Recompute, EqualsWindowCacheForOneLayer) {
 }
 
 // With more layers the two differ (window keys carry older context), and
-// recompute equals a fresh dense pass over the last W tokens.
+// recompute equals a fresh dense pass over the last W past tokens and the
+// current one.
 TEST(Recompute, EqualsFreshPassOverTheWindow) {
   auto ck = ss::random_llama(sstest::tiny_config(3), 17);
   const auto tokens = random_tokens(20, ck.config.vocab_size, 4);
   const int W = 5;
   std::vector<double> ref;
   for (size_t t = 0; t + 1 < tokens.size(); ++t) {
-    std::vector<int> ctx(tokens.begin() + std::max<int>(0, int(t) - W + 1), tokens.begin() + t + 1);
+    std::vector<int> ctx(tokens.begin() + std::max<int>(0, int(t) - W), tokens.begin() + t + 1);
     auto l = sstest::naive_logits(ck, ctx);
     double mx = *std::max_element(l.begin(), l.end()), sum = 0;
     for (double v : l) sum += std::exp(v - mx);

@@ -1,6 +1,7 @@
 #include "testmodels.h"
 
 #include <cmath>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -31,28 +32,37 @@ ModelConfig tiny_config(int n_layers, int n_heads, int n_kv_heads, ss::RopeLayou
 namespace {
 
 using Vec = std::vector<double>;
+using FVec = std::vector<float>;  // a weight, dequantized (exact in float)
 
 struct Naive {
   const Checkpoint& ck;
   const ModelConfig& c = ck.config;
+  mutable std::map<std::string, FVec> weights = {};  // dequantized once: real models are big
 
-  Vec w(const std::string& name) const {
+  const FVec& w(const std::string& name) const {
+    auto it = weights.find(name);
+    if (it != weights.end()) return it->second;
     const Tensor* t = ck.tensors.find(name);
-    Vec out(t->numel());
-    std::vector<float> row(t->cols());
-    for (int64_t r = 0; r < t->rows(); ++r) {
-      ss::dequantize_row(*t, r, row.data());
-      for (int64_t i = 0; i < t->cols(); ++i) out[r * t->cols() + i] = row[i];
-    }
+    FVec& out = weights[name];
+    out.resize(t->numel());
+    for (int64_t r = 0; r < t->rows(); ++r) ss::dequantize_row(*t, r, out.data() + r * t->cols());
     return out;
   }
-  static Vec matvec(const Vec& W, const Vec& x) {
+  static Vec matvec(const FVec& W, const Vec& x) {
     Vec y(W.size() / x.size(), 0.0);
-    for (size_t r = 0; r < y.size(); ++r)
-      for (size_t i = 0; i < x.size(); ++i) y[r] += W[r * x.size() + i] * x[i];
+    const size_t n = x.size();
+    for (size_t r = 0; r < y.size(); ++r) {  // four sums in flight: real models are big
+      const float* w = W.data() + r * n;
+      double s[4] = {0, 0, 0, 0};
+      size_t i = 0;
+      for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; ++k) s[k] += w[i + k] * x[i + k];
+      for (; i < n; ++i) s[0] += w[i] * x[i];
+      y[r] = (s[0] + s[1]) + (s[2] + s[3]);
+    }
     return y;
   }
-  Vec rmsnorm(const Vec& x, const Vec& g) const {
+  Vec rmsnorm(const Vec& x, const FVec& g) const {
     double ss = 0;
     for (double v : x) ss += v * v;
     const double s = 1.0 / std::sqrt(ss / x.size() + c.norm_eps);
@@ -75,31 +85,37 @@ struct Naive {
     return x;
   }
 
-  // Runs the stream; calls out(i, logits) after token i.
+  // Runs the stream; calls out(i, logits) after token i. Step t keeps the
+  // first `sinks` tokens, the `window` tokens before t and t itself (window
+  // < 0: every token), numbered 0..n-1; the query sits at n-1+query_shift.
   template <typename F>
-  void run(const std::vector<int>& tokens, int sinks, int window, F out) const {
+  void run(const std::vector<int>& tokens, int sinks, int window, int query_shift, F out) const {
     const int L = c.n_layers, hd = c.head_dim, H = c.n_heads, group = c.n_heads / c.n_kv_heads;
     std::vector<std::vector<Vec>> K(L), V(L);  // raw (unrotated) keys, values per token
-    const Vec emb = w("model.embed_tokens.weight");
+    const FVec& emb = w("model.embed_tokens.weight");
     for (size_t t = 0; t < tokens.size(); ++t) {
       // The kept tokens at this step, in cache order.
       std::vector<size_t> kept;
       for (size_t j = 0; j <= t; ++j)
-        if (int64_t(j) < sinks || window < 0 || int64_t(j) > int64_t(t) - window) kept.push_back(j);
+        if (int64_t(j) < sinks || window < 0 || int64_t(j) >= int64_t(t) - window)
+          kept.push_back(j);
       Vec x(emb.begin() + tokens[t] * c.dim, emb.begin() + (tokens[t] + 1) * c.dim);
       for (int l = 0; l < L; ++l) {
         const std::string p = "model.layers." + std::to_string(l) + ".";
         Vec xb = rmsnorm(x, w(p + "input_layernorm.weight"));
-        Vec q = rope(matvec(w(p + "self_attn.q_proj.weight"), xb), int64_t(kept.size()) - 1);
+        Vec q = rope(matvec(w(p + "self_attn.q_proj.weight"), xb),
+                     int64_t(kept.size()) - 1 + query_shift);
         K[l].push_back(matvec(w(p + "self_attn.k_proj.weight"), xb));
         V[l].push_back(matvec(w(p + "self_attn.v_proj.weight"), xb));
+        std::vector<Vec> rk(kept.size());  // kept keys rotated to their place n
+        for (size_t n = 0; n < kept.size(); ++n) rk[n] = rope(K[l][kept[n]], int64_t(n));
         Vec att(size_t(H) * hd, 0.0);
         for (int h = 0; h < H; ++h) {
           const int kh = h / group;
           Vec sc(kept.size());
           double mx = -1e300;
           for (size_t n = 0; n < kept.size(); ++n) {
-            Vec k = rope(K[l][kept[n]], int64_t(n));
+            const Vec& k = rk[n];
             double s = 0;
             for (int i = 0; i < hd; ++i) s += q[h * hd + i] * k[kh * hd + i];
             sc[n] = s / std::sqrt(double(hd));
@@ -129,9 +145,9 @@ struct Naive {
 }  // namespace
 
 std::vector<double> naive_stream_nll(const Checkpoint& ck, const std::vector<int>& tokens,
-                                     int sinks, int window) {
+                                     int sinks, int window, int query_shift) {
   std::vector<double> nll;
-  Naive{ck}.run(tokens, sinks, window, [&](size_t t, const Vec& logits) {
+  Naive{ck}.run(tokens, sinks, window, query_shift, [&](size_t t, const Vec& logits) {
     if (t + 1 >= tokens.size()) return;
     double mx = -1e300, sum = 0;
     for (double l : logits) mx = std::max(mx, l);
@@ -143,7 +159,7 @@ std::vector<double> naive_stream_nll(const Checkpoint& ck, const std::vector<int
 
 std::vector<double> naive_logits(const Checkpoint& ck, const std::vector<int>& tokens) {
   Vec last;
-  Naive{ck}.run(tokens, 0, -1, [&](size_t, const Vec& logits) { last = logits; });
+  Naive{ck}.run(tokens, 0, -1, 0, [&](size_t, const Vec& logits) { last = logits; });
   return last;
 }
 

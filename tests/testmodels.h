@@ -13,11 +13,14 @@ ss::ModelConfig tiny_config(int n_layers = 2, int n_heads = 4, int n_kv_heads = 
                             ss::RopeLayout layout = ss::RopeLayout::RotateHalf);
 
 // Per-token NLL of tokens[i+1] given the stream up to i, where step i keeps
-// the first `sinks` tokens and the last `window` tokens (window < 0: all),
-// numbering the kept tokens 0..n-1 and putting the query at n-1. Keys and
-// values of a token are the ones computed at its own step.
+// the first `sinks` tokens, the `window` tokens before i and i itself
+// (StreamingLLM's start_size + recent_size, then the new token; window < 0:
+// all), numbering the kept tokens 0..n-1 and putting the query at n-1. Keys
+// and values of a token are the ones computed at its own step. query_shift
+// puts the query at n-1+query_shift instead: a deliberately wrong position,
+// for tests that prove the comparison catches one.
 std::vector<double> naive_stream_nll(const ss::Checkpoint& ck, const std::vector<int>& tokens,
-                                     int sinks, int window);
+                                     int sinks, int window, int query_shift = 0);
 
 // Logits of the last token with every token kept at its text position.
 std::vector<double> naive_logits(const ss::Checkpoint& ck, const std::vector<int>& tokens);

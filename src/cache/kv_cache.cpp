@@ -6,17 +6,17 @@
 
 namespace ss {
 
-KvCache::KvCache(int n_layers, int n_kv_heads, int head_dim, int sinks, int window, bool evict)
+KvCache::KvCache(int n_layers, int n_kv_heads, int head_dim, int sinks, int ring, bool evict)
     : sinks_(sinks),
-      window_(window),
+      ring_(ring),
       evict_(evict),
-      layer_stride_(size_t(n_kv_heads) * (sinks + window) * head_dim),
+      layer_stride_(size_t(n_kv_heads) * (sinks + ring) * head_dim),
       k_(layer_stride_ * n_layers),
       v_(layer_stride_ * n_layers) {}
 
 int KvCache::slot(int64_t t) const {
   if (t < sinks_) return int(t);
-  return sinks_ + int((t - sinks_) % window_);
+  return sinks_ + int((t - sinks_) % ring_);
 }
 
 void KvCache::reserve(int count) const {
@@ -30,10 +30,10 @@ KvStep KvCache::step(int64_t t) const {
   const int ns = int(std::min<int64_t>(sinks_, t + 1));
   if (ns > 0) s.segments[s.n_segments++] = {0, ns, true};
   if (t >= sinks_) {
-    const int64_t first = std::max<int64_t>(sinks_, t + 1 - window_);  // oldest kept text pos
+    const int64_t first = std::max<int64_t>(sinks_, t + 1 - ring_);  // oldest kept text pos
     const int nw = int(t + 1 - first);
     const int a = slot(first);
-    const int run = std::min(nw, sinks_ + window_ - a);  // up to the ring's end
+    const int run = std::min(nw, sinks_ + ring_ - a);  // up to the ring's end
     s.segments[s.n_segments++] = {a, run, false};
     if (run < nw) s.segments[s.n_segments++] = {sinks_, nw - run, false};
     s.kept = ns + nw;

@@ -1,11 +1,15 @@
-// A fixed-capacity KV cache: S sink slots that never move, then a ring of W
-// window slots. Token t (text position) lives in slot t if t < S, otherwise
-// in slot S + (t - S) mod W; evicting a token is overwriting its slot, O(1).
+// A fixed-capacity KV cache: S sink slots that never move, then a ring of R
+// slots. Token t (text position) lives in slot t if t < S, otherwise in slot
+// S + (t - S) mod R; evicting a token is overwriting its slot, O(1). A
+// streaming policy with window W (past tokens) uses R = W + 1: the current
+// token's keys are written first (over the token that just left the window),
+// then it attends the sinks, the W tokens before it and itself. Dense uses
+// R = its capacity and never wraps.
 //
 // Positions (StreamingLLM): at every step the kept tokens get positions
-// 0..n-1 in slot order (sinks, then the window in text order) and the query
-// sits at n-1. Window keys are stored rotated at their text position and the
-// query is rotated at its text position for them: window tokens are
+// 0..n-1 in slot order (sinks, then the ring in text order) and the query
+// sits at n-1. Ring keys are stored rotated at their text position and the
+// query is rotated at its text position for them: ring tokens are
 // contiguous in the text, so every query-key distance equals the cache
 // distance. Sink keys are stored rotated at 0..S-1 and see a second query
 // rotated at n-1. Exact, with no re-rotation of the cache.
@@ -29,13 +33,14 @@ struct KvStep {
 
 class KvCache {
  public:
-  // evict=false makes the window a plain buffer that errors when full (dense).
-  KvCache(int n_layers, int n_kv_heads, int head_dim, int sinks, int window, bool evict);
+  // ring: slots after the sinks (W + 1 for a window of W past tokens).
+  // evict=false makes the ring a plain buffer that errors when full (dense).
+  KvCache(int n_layers, int n_kv_heads, int head_dim, int sinks, int ring, bool evict);
 
-  int capacity() const { return sinks_ + window_; }
+  int capacity() const { return sinks_ + ring_; }
   int64_t n_seen() const { return n_seen_; }
   int sinks() const { return sinks_; }
-  int window() const { return window_; }
+  int ring() const { return ring_; }
 
   // The slot token t is written to (evicting whatever lived there).
   int slot(int64_t t) const;
@@ -54,7 +59,7 @@ class KvCache {
   size_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
 
  private:
-  int sinks_, window_;
+  int sinks_, ring_;
   bool evict_;
   int64_t n_seen_ = 0;
   size_t layer_stride_;

@@ -20,11 +20,11 @@ CachePolicy CachePolicy::make(const std::string& name, int sinks, int window) {
   check(window >= 0, "--window must be >= 0, got ", window);
   p.sinks = p.kind == PolicyKind::Sinks ? sinks : 0;
   p.window = window;
-  check(p.capacity() > 0, "cache size S+W is 0: nothing could be attended");
-  check(int64_t(p.sinks) + window <= kMaxTokens, "cache size S+W = ", int64_t(p.sinks) + window,
+  check(p.kind != PolicyKind::Dense || window > 0,
+        "dense cache of 0 tokens: nothing could be attended (raise --ctx)");
+  const int64_t cap = p.kind == PolicyKind::Dense ? window : int64_t(p.sinks) + window + 1;
+  check(cap <= kMaxTokens, "cache size ", p.kind == PolicyKind::Dense ? "" : "S+W+1 = ", cap,
         " is over the limit of ", kMaxTokens, " tokens");
-  check(p.kind != PolicyKind::Sinks || window > 0,
-        "policy sinks needs --window >= 1 (the current token lives in the window)");
   return p;
 }
 

@@ -46,7 +46,9 @@ void run(const AblateOptions& o) {
   check_utf8(text, o.text_file);
   std::vector<int> ids = tok->encode(text, !o.no_bos);
   if (int64_t(ids.size()) > o.max_tokens) ids.resize(o.max_tokens);
-  const int window = o.window >= 0 ? o.window : std::max(1, c.max_seq_len / 2 - o.sinks);
+  check(o.window >= -1, "--window must be >= 0, got ", o.window);
+  // By default S sinks + W past + the current token fill half the training context.
+  const int window = o.window >= 0 ? o.window : std::max(0, c.max_seq_len / 2 - o.sinks - 1);
   const int filler = o.filler_id >= 0 ? o.filler_id : single_token(*tok, o.filler);
   const std::string name =
       o.filler_id >= 0 ? "id " + std::to_string(filler) : nlohmann::json(o.filler).dump();
@@ -106,7 +108,8 @@ void add_ablate(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--sinks", o->sinks, "Sink tokens S")->capture_default_str();
   cmd->add_option("--window", o->window,
-                  "Window W (default: half the training context minus S); window-only uses S+W");
+                  "Window W of past tokens: each token attends S + W + 1 (default: S + W + 1 "
+                  "fill half the training context); window-only uses a window of S + W");
   cmd->add_option("--filler", o->filler,
                   "Text of the one token that replaces the first S (default: a newline)");
   cmd->add_option("--filler-id", o->filler_id, "Token id that replaces the first S");

@@ -44,13 +44,17 @@ void PolicyOptions::add(CLI::App* app) {
   app->add_option("--sinks", sinks, "Sink tokens S kept at the start (policy sinks)")
       ->capture_default_str();
   app->add_option("--window", window,
-                  "Window W of recent tokens (default: the training context minus S)");
+                  "Window W: past tokens each token attends besides the sinks and itself, as "
+                  "StreamingLLM's recent_size (sinks: S + W + 1 attended; window: W + 1; "
+                  "recompute re-encodes W + 1; default: S + W + 1 fill the training context)");
   app->add_option("--ctx", ctx, "Capacity of a dense cache (default: what the run needs)");
 }
 
 CachePolicy PolicyOptions::make(const ModelConfig& c, int64_t needed) const {
+  check(window >= -1, "--window must be >= 0, got ", window);
   const int s = policy == "sinks" ? sinks : 0;
-  int w = window >= 0 ? window : std::max(1, c.max_seq_len - s);
+  // By default S sinks + W past + the current token fill the training context.
+  int w = window >= 0 ? window : std::max(0, c.max_seq_len - s - 1);
   if (policy == "dense") {
     check(ctx > 0 || needed > 0, "policy dense needs --ctx N (the stream has no known length)");
     check(needed <= CachePolicy::kMaxTokens || ctx > 0, "policy dense: ", needed,

@@ -43,7 +43,7 @@ void run(ServeOptions& o) {
   std::shared_ptr<const Tokenizer> tok = o.m.load_tokenizer(c);
   const ChatTemplate tmpl = ChatTemplate::for_model(o.m.model, o.chat_template);
   o.s.policy = o.p.make(c, 0);
-  check(o.s.policy.capacity() <= o.s.max_cache_tokens, "cache S+W = ", o.s.policy.capacity(),
+  check(o.s.policy.capacity() <= o.s.max_cache_tokens, "cache S+W+1 = ", o.s.policy.capacity(),
         " is over --max-cache ", o.s.max_cache_tokens);
   o.s.model_id = !o.model_name.empty()
                      ? o.model_name

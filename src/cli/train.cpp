@@ -30,7 +30,7 @@ struct TrainOptions {
               mask = "causal";
   bool logn_bias = false, attn_gate = false, kv_bias = false, sink_logits = false,
        sink_token = false, post_norm = false;
-  int prefix = 0, window = 0;
+  int prefix = 0, window = -1;  // window: past tokens for --mask sliding
   double rope_theta = 10000;
   // Data.
   std::vector<std::string> texts;
@@ -105,8 +105,11 @@ ModelConfig model_config(const TrainOptions& o, int vocab, int bos, int eos, int
     check(o.prefix > 0 && o.prefix < o.ctx, "--mask prefix needs --prefix in 1..ctx-1");
     c.prefix_lm = o.prefix;
   } else if (o.mask == "sliding") {
-    check(o.window > 0 && o.window < o.ctx, "--mask sliding needs --window in 1..ctx-1");
-    c.sliding_window = o.window;
+    // W past tokens + the current one, as the cache policies count it; the
+    // config stores the span (Hugging Face's sliding_window).
+    check(o.window >= 0 && o.window < o.ctx - 1, "--mask sliding needs --window in 0..ctx-2 ",
+          "(each token attends W past tokens and itself)");
+    c.sliding_window = o.window + 1;
   } else {
     check(o.mask == "causal", "unknown --mask '", o.mask, "' (supported: causal, prefix, sliding)");
   }
@@ -340,7 +343,10 @@ void add_train(CLI::App& app) {
   cmd->add_option("--ffn", o->ffn, "swiglu, gelu or relu")->group("Model");
   cmd->add_option("--mask", o->mask, "causal, prefix or sliding")->group("Model");
   cmd->add_option("--prefix", o->prefix, "Prefix length for --mask prefix")->group("Model");
-  cmd->add_option("--window", o->window, "Window for --mask sliding")->group("Model");
+  cmd->add_option("--window", o->window,
+                  "--mask sliding: W past tokens each token attends besides itself (as the cache "
+                  "policies' --window; config.json stores the span W + 1)")
+      ->group("Model");
   // Data.
   cmd->add_option("--text", o->texts, "Training text file(s)")->group("Data");
   cmd->add_option("--tokenizer", o->tokenizer,

@@ -16,14 +16,17 @@ CachePolicy fit_policy(const ModelConfig& c, CachePolicy p) {
   check(c.position != PositionKind::Learned || !renumbers, "policy ", p.name(), ": ", c.family,
         " uses learned absolute positions, which StreamingLLM cannot reassign by place in the "
         "cache; use --policy dense or recompute");
+  // A span of w tokens (HF's sliding_window) is w - 1 past tokens + the current one.
   if (c.sliding_window > 0 && p.kind == PolicyKind::Dense && p.window > c.sliding_window)
-    return CachePolicy::make("window", 0, c.sliding_window);
+    return CachePolicy::make("window", 0, c.sliding_window - 1);
   return p;
 }
 
+// S sink slots and a ring of W + 1 (the W past tokens and the current one);
+// dense and recompute's scratch cache: capacity() slots that never wrap.
 KvCache make_cache(const ModelConfig& c, const CachePolicy& p) {
   const bool evict = p.kind == PolicyKind::Window || p.kind == PolicyKind::Sinks;
-  return KvCache(c.n_layers, c.n_kv_heads, c.head_dim, p.sinks, p.window, evict);
+  return KvCache(c.n_layers, c.n_kv_heads, c.head_dim, p.sinks, p.capacity() - p.sinks, evict);
 }
 
 }  // namespace
@@ -36,7 +39,7 @@ Stream::Stream(std::shared_ptr<const Model> model, Backend& be, const CachePolic
       cache_(make_cache(model_->config(), policy_)),
       ws_(model_->config(),
           policy_.kind == PolicyKind::Recompute
-              ? policy_.window
+              ? policy_.capacity()
               : std::max(model_->config().prefix_lm, std::min(max_chunk, policy_.capacity()))) {}
 
 void Stream::reset() {
@@ -51,12 +54,14 @@ void Stream::feed(const int* tokens, int T, float* logits, bool all_logits) {
   // (recompute) first in every re-encoded window.
   const int sink = model_->config().sink_token_id;
   if (policy_.kind == PolicyKind::Recompute) {
-    // Every token re-encodes the last W tokens from scratch at positions 0..n-1.
+    // Every token re-encodes the last W past tokens and itself from scratch at
+    // positions 0..n-1 (n <= W + 1). A sink token counts as one of the W.
+    const int lead = sink >= 0 && policy_.window > 0 ? 1 : 0;
     std::vector<int> ctx;
     for (int i = 0; i < T; ++i) {
       history_.push_back(tokens[i]);
-      if (int(history_.size()) + (sink >= 0) > policy_.window) history_.pop_front();
-      ctx.assign(sink >= 0 ? 1 : 0, sink);
+      if (int(history_.size()) + lead > policy_.capacity()) history_.pop_front();
+      ctx.assign(lead, sink);
       ctx.insert(ctx.end(), history_.begin(), history_.end());
       cache_.clear();
       const bool want = all_logits || i == T - 1;

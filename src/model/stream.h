@@ -31,7 +31,7 @@ class Stream {
   CachePolicy policy_;
   KvCache cache_;
   Workspace ws_;
-  std::deque<int> history_;  // recompute: the last W tokens
+  std::deque<int> history_;  // recompute: the last W past tokens and the current one
   int64_t n_seen_ = 0;
 };
 

@@ -68,7 +68,7 @@ std::string Metrics::render(const Gauges& g) const {
          g.sessions_evicted);
   metric("sinkstream_cache_slots_used", "gauge", "KV cache slots holding a token, all sessions",
          g.cache_slots_used);
-  metric("sinkstream_cache_slots_capacity", "gauge", "KV cache slots (S+W), all sessions",
+  metric("sinkstream_cache_slots_capacity", "gauge", "KV cache slots (S+W+1), all sessions",
          g.cache_slots_capacity);
   metric("sinkstream_cache_occupancy_ratio", "gauge", "Used over capacity, all sessions",
          g.cache_slots_capacity ? double(g.cache_slots_used) / g.cache_slots_capacity : 0.0);

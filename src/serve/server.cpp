@@ -266,8 +266,8 @@ struct Server::Impl {
     p = CachePolicy::make(name.value_or(p.name()), int(sinks.value_or(p.sinks)),
                           int(window.value_or(p.window)));
     if (p.capacity() > cfg.max_cache_tokens)
-      bad("window", "sinks + window = " + std::to_string(p.capacity()) + " is over the limit of " +
-                        std::to_string(cfg.max_cache_tokens));
+      bad("window", "sinks + window + 1 = " + std::to_string(p.capacity()) +
+                        " is over the limit of " + std::to_string(cfg.max_cache_tokens));
     return p;
   }
 
