@@ -13,12 +13,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <limits>
 #include <random>
 #include <sstream>
 
+#include "bench_quant.h"
 #include "bench_util.h"
 #include "core/error.h"
 #include "io/checkpoint.h"
@@ -298,19 +300,29 @@ void train_section(const Options& o) {
 
 int main(int argc, char** argv) {
   Options o;
+  ssbench::QuantOptions qo;
+  qo.llama_bench = LLAMA_BENCH;
+  qo.models_dir = std::getenv("SINKSTREAM_MODELS") ? std::getenv("SINKSTREAM_MODELS") : MODELS_DIR;
   CLI::App app("sinkstream end-to-end benchmarks");
   app.add_flag("--quick", o.quick, "Fewer steps and repetitions (under a minute)");
   app.add_option("--only", o.sections, "Run only these sections")
-      ->check(CLI::IsMember({"bandwidth", "decode", "recompute", "ppl", "train"}));
+      ->check(CLI::IsMember({"bandwidth", "decode", "recompute", "ppl", "train", "quant"}));
   app.add_option("-t,--threads", o.threads, "Threads (default: all cores)");
   app.add_option("--model", o.model, "stories260K checkpoint")->capture_default_str();
   app.add_option("--text", o.text, "Text for the ppl section")->capture_default_str();
+  app.add_option("--llama-bench", qo.llama_bench, "llama-bench for the quant section")
+      ->capture_default_str();
+  app.add_option("--models", qo.models_dir, "Folder of the real GGUFs (quant section)")
+      ->capture_default_str();
+  app.add_option("--llama-reps", qo.reps, "llama-bench -r (quant section)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
   set_threads(threads);
 
   double triad_4k = 0, triad_2m = 0;
-  if (o.wants("bandwidth") || o.wants("decode")) {
+  // quant runs only when named: it takes minutes, llama-bench included.
+  const bool quant = std::find(o.sections.begin(), o.sections.end(), "quant") != o.sections.end();
+  if (o.wants("bandwidth") || o.wants("decode") || quant) {
     const int64_t n = int64_t(1) << (o.quick ? 24 : 25);
     triad_4k = ssbench::triad_gbs(n, o.quick ? 10 : 20, false);
     triad_2m = ssbench::triad_gbs(n, o.quick ? 10 : 20, true);
@@ -323,6 +335,11 @@ int main(int argc, char** argv) {
     if (o.wants("recompute")) recompute_section(o);
     if (o.wants("ppl")) ppl_section(o);
     if (o.wants("train")) train_section(o);
+    if (quant) {
+      qo.quick = o.quick;
+      qo.threads = threads;
+      ssbench::quant_section(qo, triad_4k);
+    }
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
