@@ -21,11 +21,7 @@ std::vector<double> stream_nll(std::shared_ptr<const Model> model, Backend& be,
     stream.feed(ids.data() + i, T, logits.data(), true);
     for (int j = 0; j < T; ++j) {
       if (i + j + 1 < first) continue;
-      const float* l = logits.data() + size_t(j) * V;
-      const float mx = *std::max_element(l, l + V);
-      double sum = 0;
-      for (int v = 0; v < V; ++v) sum += std::exp(double(l[v]) - mx);
-      nll.push_back(std::log(sum) + mx - l[ids[i + j + 1]]);
+      nll.push_back(token_nll(logits.data() + size_t(j) * V, V, ids[i + j + 1]));
     }
   }
   return nll;

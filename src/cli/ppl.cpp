@@ -21,15 +21,6 @@ struct PplOptions {
   bool progress = true;
 };
 
-// -log softmax(logits)[target], accumulated in double.
-double nll(const float* logits, int n, int target) {
-  float mx = logits[0];
-  for (int i = 1; i < n; ++i) mx = std::max(mx, logits[i]);
-  double sum = 0;
-  for (int i = 0; i < n; ++i) sum += std::exp(double(logits[i]) - mx);
-  return std::log(sum) + mx - logits[target];
-}
-
 void run(const PplOptions& o) {
   check(o.text_file.empty() != o.ids_file.empty(), "give exactly one of --text or --ids");
   check(o.max_tokens >= 0, "--max-tokens must be >= 0, got ", o.max_tokens);
@@ -60,17 +51,19 @@ void run(const PplOptions& o) {
   }
   const int chunk = 256, V = c.vocab_size;
   std::vector<float> logits(size_t(chunk) * V);
+  std::vector<double> nll(chunk);
   const int64_t n_pred = int64_t(ids.size()) - 1;
   double total = 0;
   Progress bar(n_pred, "tok", o.progress);
   for (int64_t i = 0; i < n_pred; i += chunk) {
     const int T = int(std::min<int64_t>(chunk, n_pred - i));
     stream.feed(ids.data() + i, T, logits.data(), true);
-    for (int j = 0; j < T; ++j) {
-      const int target = ids[i + j + 1];
-      const double l = nll(logits.data() + size_t(j) * V, V, target);
-      total += l;
-      if (csv) *csv << i + j + 1 << ',' << target << ',' << l << '\n';
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < T; ++j)
+      nll[size_t(j)] = token_nll(logits.data() + size_t(j) * V, V, ids[i + j + 1]);
+    for (int j = 0; j < T; ++j) {  // summed in order: the same total on any thread count
+      total += nll[size_t(j)];
+      if (csv) *csv << i + j + 1 << ',' << ids[i + j + 1] << ',' << nll[size_t(j)] << '\n';
     }
     bar.update(i + T);
   }

@@ -55,6 +55,18 @@ struct AttentionParamsT {
 using AttentionParams = AttentionParamsT<float>;
 
 // Short dot products (head dims) and y += a x; AVX2 for float.
+// log sum_i exp(x_i) over n logits, stably, summed in double.
+inline double log_sum_exp(const float* x, int64_t n) {
+  const float mx = *std::max_element(x, x + n);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += std::exp(double(x[i]) - mx);
+  return std::log(sum) + mx;
+}
+// -log softmax(logits)[target]: the negative log-likelihood of one token.
+inline double token_nll(const float* logits, int64_t n, int target) {
+  return log_sum_exp(logits, n) - logits[target];
+}
+
 inline float dot(const float* a, const float* b, int n) {
   int i = 0;
   float s = 0;

@@ -135,11 +135,7 @@ double Trainer::loss(const std::vector<std::vector<int>>& samples, int first, bo
         std::fill_n(row, V, 0.0f);
         continue;
       }
-      float mx = row[0];
-      for (int j = 1; j < V; ++j) mx = std::max(mx, row[j]);
-      double sum = 0;
-      for (int j = 0; j < V; ++j) sum += std::exp(double(row[j] - mx));
-      const double lse = std::log(sum) + mx;
+      const double lse = log_sum_exp(row, V);
       nll_[i] = lse - row[s[i + 1]];
       if (grads) {  // d(-log softmax[target]) = softmax - onehot
         for (int j = 0; j < V; ++j) row[j] = float(std::exp(double(row[j]) - lse) * scale);
