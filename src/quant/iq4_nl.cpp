@@ -37,26 +37,13 @@ struct Iq4Nl : quant::Iq4Nl {
   }
 #endif
 };
-float DotIq4Nl(const void* w, const float*, const QuantRow* x, int64_t n) {
-  return DotChunks<Iq4Nl>(w, *x, n);
-}
-void DequantizeIq4Nl(const void* w, float* out, int64_t n) { DequantizeChunks<Iq4Nl>(w, out, n); }
+SS_QUANT_TARGET_KERNELS(Iq4Nl)
 }  // namespace ss::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace ss::quant {
-HWY_EXPORT(DotIq4Nl);
-HWY_EXPORT(DequantizeIq4Nl);
-float dot_iq4_nl(const void* w, const float* x, const QuantRow* xq, int64_t n) {
-  return HWY_DYNAMIC_DISPATCH(DotIq4Nl)(w, x, xq, n);
-}
-void dequantize_iq4_nl(const void* w, float* out, int64_t n) {
-  HWY_DYNAMIC_DISPATCH(DequantizeIq4Nl)(w, out, n);
-}
-float dot_iq4_nl_scalar(const void* w, const QuantRow& x, int64_t n) {
-  return dot_scalar<Iq4Nl>(w, x, n);
-}
+SS_QUANT_EXPORT(Iq4Nl, iq4_nl)
 
 }  // namespace ss::quant
 #endif

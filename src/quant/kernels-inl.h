@@ -145,4 +145,12 @@ void DequantizeChunks(const void* wv, float* out, int64_t n) {
 }  // namespace ss::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
+// A type's two kernels for the current target, from its chunk type C.
+#undef SS_QUANT_TARGET_KERNELS
+#define SS_QUANT_TARGET_KERNELS(C)                                          \
+  float Dot##C(const void* w, const float*, const QuantRow* x, int64_t n) { \
+    return DotChunks<C>(w, *x, n);                                          \
+  }                                                                         \
+  void Dequantize##C(const void* w, float* out, int64_t n) { DequantizeChunks<C>(w, out, n); }
+
 #endif  // SS_QUANT_KERNELS_INL_H_

@@ -44,26 +44,13 @@ struct Q2K : quant::Q2K {
   }
 #endif
 };
-float DotQ2K(const void* w, const float*, const QuantRow* x, int64_t n) {
-  return DotChunks<Q2K>(w, *x, n);
-}
-void DequantizeQ2K(const void* w, float* out, int64_t n) { DequantizeChunks<Q2K>(w, out, n); }
+SS_QUANT_TARGET_KERNELS(Q2K)
 }  // namespace ss::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace ss::quant {
-HWY_EXPORT(DotQ2K);
-HWY_EXPORT(DequantizeQ2K);
-float dot_q2_k(const void* w, const float* x, const QuantRow* xq, int64_t n) {
-  return HWY_DYNAMIC_DISPATCH(DotQ2K)(w, x, xq, n);
-}
-void dequantize_q2_k(const void* w, float* out, int64_t n) {
-  HWY_DYNAMIC_DISPATCH(DequantizeQ2K)(w, out, n);
-}
-float dot_q2_k_scalar(const void* w, const QuantRow& x, int64_t n) {
-  return dot_scalar<Q2K>(w, x, n);
-}
+SS_QUANT_EXPORT(Q2K, q2_k)
 
 }  // namespace ss::quant
 #endif

@@ -46,26 +46,13 @@ struct Q3K : quant::Q3K {
   }
 #endif
 };
-float DotQ3K(const void* w, const float*, const QuantRow* x, int64_t n) {
-  return DotChunks<Q3K>(w, *x, n);
-}
-void DequantizeQ3K(const void* w, float* out, int64_t n) { DequantizeChunks<Q3K>(w, out, n); }
+SS_QUANT_TARGET_KERNELS(Q3K)
 }  // namespace ss::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace ss::quant {
-HWY_EXPORT(DotQ3K);
-HWY_EXPORT(DequantizeQ3K);
-float dot_q3_k(const void* w, const float* x, const QuantRow* xq, int64_t n) {
-  return HWY_DYNAMIC_DISPATCH(DotQ3K)(w, x, xq, n);
-}
-void dequantize_q3_k(const void* w, float* out, int64_t n) {
-  HWY_DYNAMIC_DISPATCH(DequantizeQ3K)(w, out, n);
-}
-float dot_q3_k_scalar(const void* w, const QuantRow& x, int64_t n) {
-  return dot_scalar<Q3K>(w, x, n);
-}
+SS_QUANT_EXPORT(Q3K, q3_k)
 
 }  // namespace ss::quant
 #endif

@@ -34,41 +34,13 @@ struct Q4_0 : quant::Q4_0 {
   }
 #endif
 };
-float DotQ4_0(const void* w, const float*, const QuantRow* x, int64_t n) {
-  return DotChunks<Q4_0>(w, *x, n);
-}
-void DequantizeQ4_0(const void* w, float* out, int64_t n) { DequantizeChunks<Q4_0>(w, out, n); }
+SS_QUANT_TARGET_KERNELS(Q4_0)
 }  // namespace ss::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace ss::quant {
-HWY_EXPORT(DotQ4_0);
-HWY_EXPORT(DequantizeQ4_0);
-float dot_q4_0(const void* w, const float* x, const QuantRow* xq, int64_t n) {
-  return HWY_DYNAMIC_DISPATCH(DotQ4_0)(w, x, xq, n);
-}
-void dequantize_q4_0(const void* w, float* out, int64_t n) {
-  HWY_DYNAMIC_DISPATCH(DequantizeQ4_0)(w, out, n);
-}
-float dot_q4_0_scalar(const void* w, const QuantRow& x, int64_t n) {
-  return dot_scalar<Q4_0>(w, x, n);
-}
-// As gguf-py: d = x[argmax |x|] / -8, q = trunc(x / d + 8.5).
-void quantize_q4_0(const float* x, void* out, int64_t n) {
-  auto* b = static_cast<uint8_t*>(out);
-  for (int64_t j = 0; j < n / 32; ++j, x += 32, b += 18) {
-    float mx = 0;
-    for (int i = 0; i < 32; ++i)
-      if (std::abs(x[i]) > std::abs(mx)) mx = x[i];
-    const float d = mx / -8, id = d != 0 ? 1 / d : 0;
-    const uint16_t dh = f32_to_f16(d);
-    std::memcpy(b, &dh, 2);
-    uint8_t q[32];
-    for (int i = 0; i < 32; ++i)
-      q[i] = uint8_t(std::clamp(int(std::trunc(x[i] * id + 8.5f)), 0, 15));
-    for (int i = 0; i < 16; ++i) b[2 + i] = uint8_t(q[i] | q[i + 16] << 4);
-  }
-}
+SS_QUANT_EXPORT(Q4_0, q4_0)
+void quantize_q4_0(const float* x, void* w, int64_t n) { quantize_legacy<4, false>(x, w, n); }
 }  // namespace ss::quant
 #endif

@@ -37,41 +37,13 @@ struct Q4_1 : quant::Q4_1 {
   }
 #endif
 };
-float DotQ4_1(const void* w, const float*, const QuantRow* x, int64_t n) {
-  return DotChunks<Q4_1>(w, *x, n);
-}
-void DequantizeQ4_1(const void* w, float* out, int64_t n) { DequantizeChunks<Q4_1>(w, out, n); }
+SS_QUANT_TARGET_KERNELS(Q4_1)
 }  // namespace ss::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace ss::quant {
-HWY_EXPORT(DotQ4_1);
-HWY_EXPORT(DequantizeQ4_1);
-float dot_q4_1(const void* w, const float* x, const QuantRow* xq, int64_t n) {
-  return HWY_DYNAMIC_DISPATCH(DotQ4_1)(w, x, xq, n);
-}
-void dequantize_q4_1(const void* w, float* out, int64_t n) {
-  HWY_DYNAMIC_DISPATCH(DequantizeQ4_1)(w, out, n);
-}
-float dot_q4_1_scalar(const void* w, const QuantRow& x, int64_t n) {
-  return dot_scalar<Q4_1>(w, x, n);
-}
-// As gguf-py: d = (max - min) / 15, q = trunc((x - min) / d + 0.5).
-void quantize_q4_1(const float* x, void* out, int64_t n) {
-  auto* b = static_cast<uint8_t*>(out);
-  for (int64_t j = 0; j < n / 32; ++j, x += 32, b += 20) {
-    float lo = x[0], hi = x[0];
-    for (int i = 1; i < 32; ++i) lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
-    const float d = (hi - lo) / 15, id = d != 0 ? 1 / d : 0;
-    const uint16_t dh = f32_to_f16(d), mh = f32_to_f16(lo);
-    std::memcpy(b, &dh, 2);
-    std::memcpy(b + 2, &mh, 2);
-    uint8_t q[32];
-    for (int i = 0; i < 32; ++i)
-      q[i] = uint8_t(std::clamp(int(std::trunc((x[i] - lo) * id + 0.5f)), 0, 15));
-    for (int i = 0; i < 16; ++i) b[4 + i] = uint8_t(q[i] | q[i + 16] << 4);
-  }
-}
+SS_QUANT_EXPORT(Q4_1, q4_1)
+void quantize_q4_1(const float* x, void* w, int64_t n) { quantize_legacy<4, true>(x, w, n); }
 }  // namespace ss::quant
 #endif

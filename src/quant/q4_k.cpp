@@ -40,26 +40,13 @@ struct Q4K : quant::Q4K {
   }
 #endif
 };
-float DotQ4K(const void* w, const float*, const QuantRow* x, int64_t n) {
-  return DotChunks<Q4K>(w, *x, n);
-}
-void DequantizeQ4K(const void* w, float* out, int64_t n) { DequantizeChunks<Q4K>(w, out, n); }
+SS_QUANT_TARGET_KERNELS(Q4K)
 }  // namespace ss::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace ss::quant {
-HWY_EXPORT(DotQ4K);
-HWY_EXPORT(DequantizeQ4K);
-float dot_q4_k(const void* w, const float* x, const QuantRow* xq, int64_t n) {
-  return HWY_DYNAMIC_DISPATCH(DotQ4K)(w, x, xq, n);
-}
-void dequantize_q4_k(const void* w, float* out, int64_t n) {
-  HWY_DYNAMIC_DISPATCH(DequantizeQ4K)(w, out, n);
-}
-float dot_q4_k_scalar(const void* w, const QuantRow& x, int64_t n) {
-  return dot_scalar<Q4K>(w, x, n);
-}
+SS_QUANT_EXPORT(Q4K, q4_k)
 
 }  // namespace ss::quant
 #endif

@@ -38,45 +38,13 @@ struct Q5_0 : quant::Q5_0 {
   }
 #endif
 };
-float DotQ5_0(const void* w, const float*, const QuantRow* x, int64_t n) {
-  return DotChunks<Q5_0>(w, *x, n);
-}
-void DequantizeQ5_0(const void* w, float* out, int64_t n) { DequantizeChunks<Q5_0>(w, out, n); }
+SS_QUANT_TARGET_KERNELS(Q5_0)
 }  // namespace ss::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace ss::quant {
-HWY_EXPORT(DotQ5_0);
-HWY_EXPORT(DequantizeQ5_0);
-float dot_q5_0(const void* w, const float* x, const QuantRow* xq, int64_t n) {
-  return HWY_DYNAMIC_DISPATCH(DotQ5_0)(w, x, xq, n);
-}
-void dequantize_q5_0(const void* w, float* out, int64_t n) {
-  HWY_DYNAMIC_DISPATCH(DequantizeQ5_0)(w, out, n);
-}
-float dot_q5_0_scalar(const void* w, const QuantRow& x, int64_t n) {
-  return dot_scalar<Q5_0>(w, x, n);
-}
-// As gguf-py: d = x[argmax |x|] / -16, q = trunc(x / d + 16.5).
-void quantize_q5_0(const float* x, void* out, int64_t n) {
-  auto* b = static_cast<uint8_t*>(out);
-  for (int64_t j = 0; j < n / 32; ++j, x += 32, b += 22) {
-    float mx = 0;
-    for (int i = 0; i < 32; ++i)
-      if (std::abs(x[i]) > std::abs(mx)) mx = x[i];
-    const float d = mx / -16, id = d != 0 ? 1 / d : 0;
-    const uint16_t dh = f32_to_f16(d);
-    std::memcpy(b, &dh, 2);
-    uint8_t q[32];
-    uint32_t qh = 0;
-    for (int i = 0; i < 32; ++i) {
-      q[i] = uint8_t(std::clamp(int(std::trunc(x[i] * id + 16.5f)), 0, 31));
-      qh |= uint32_t(q[i] >> 4) << i;
-    }
-    std::memcpy(b + 2, &qh, 4);
-    for (int i = 0; i < 16; ++i) b[6 + i] = uint8_t((q[i] & 0xF) | (q[i + 16] & 0xF) << 4);
-  }
-}
+SS_QUANT_EXPORT(Q5_0, q5_0)
+void quantize_q5_0(const float* x, void* w, int64_t n) { quantize_legacy<5, false>(x, w, n); }
 }  // namespace ss::quant
 #endif

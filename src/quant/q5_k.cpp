@@ -42,26 +42,13 @@ struct Q5K : quant::Q5K {
   }
 #endif
 };
-float DotQ5K(const void* w, const float*, const QuantRow* x, int64_t n) {
-  return DotChunks<Q5K>(w, *x, n);
-}
-void DequantizeQ5K(const void* w, float* out, int64_t n) { DequantizeChunks<Q5K>(w, out, n); }
+SS_QUANT_TARGET_KERNELS(Q5K)
 }  // namespace ss::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace ss::quant {
-HWY_EXPORT(DotQ5K);
-HWY_EXPORT(DequantizeQ5K);
-float dot_q5_k(const void* w, const float* x, const QuantRow* xq, int64_t n) {
-  return HWY_DYNAMIC_DISPATCH(DotQ5K)(w, x, xq, n);
-}
-void dequantize_q5_k(const void* w, float* out, int64_t n) {
-  HWY_DYNAMIC_DISPATCH(DequantizeQ5K)(w, out, n);
-}
-float dot_q5_k_scalar(const void* w, const QuantRow& x, int64_t n) {
-  return dot_scalar<Q5K>(w, x, n);
-}
+SS_QUANT_EXPORT(Q5K, q5_k)
 
 }  // namespace ss::quant
 #endif

@@ -45,26 +45,13 @@ struct Q6K : quant::Q6K {
   }
 #endif
 };
-float DotQ6K(const void* w, const float*, const QuantRow* x, int64_t n) {
-  return DotChunks<Q6K>(w, *x, n);
-}
-void DequantizeQ6K(const void* w, float* out, int64_t n) { DequantizeChunks<Q6K>(w, out, n); }
+SS_QUANT_TARGET_KERNELS(Q6K)
 }  // namespace ss::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace ss::quant {
-HWY_EXPORT(DotQ6K);
-HWY_EXPORT(DequantizeQ6K);
-float dot_q6_k(const void* w, const float* x, const QuantRow* xq, int64_t n) {
-  return HWY_DYNAMIC_DISPATCH(DotQ6K)(w, x, xq, n);
-}
-void dequantize_q6_k(const void* w, float* out, int64_t n) {
-  HWY_DYNAMIC_DISPATCH(DequantizeQ6K)(w, out, n);
-}
-float dot_q6_k_scalar(const void* w, const QuantRow& x, int64_t n) {
-  return dot_scalar<Q6K>(w, x, n);
-}
+SS_QUANT_EXPORT(Q6K, q6_k)
 
 }  // namespace ss::quant
 #endif

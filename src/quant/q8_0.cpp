@@ -30,26 +30,13 @@ struct Q8_0 : quant::Q8_0 {
   }
 #endif
 };
-float DotQ8_0(const void* w, const float*, const QuantRow* x, int64_t n) {
-  return DotChunks<Q8_0>(w, *x, n);
-}
-void DequantizeQ8_0(const void* w, float* out, int64_t n) { DequantizeChunks<Q8_0>(w, out, n); }
+SS_QUANT_TARGET_KERNELS(Q8_0)
 }  // namespace ss::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace ss::quant {
-HWY_EXPORT(DotQ8_0);
-HWY_EXPORT(DequantizeQ8_0);
-float dot_q8_0(const void* w, const float* x, const QuantRow* xq, int64_t n) {
-  return HWY_DYNAMIC_DISPATCH(DotQ8_0)(w, x, xq, n);
-}
-void dequantize_q8_0(const void* w, float* out, int64_t n) {
-  HWY_DYNAMIC_DISPATCH(DequantizeQ8_0)(w, out, n);
-}
-float dot_q8_0_scalar(const void* w, const QuantRow& x, int64_t n) {
-  return dot_scalar<Q8_0>(w, x, n);
-}
+SS_QUANT_EXPORT(Q8_0, q8_0)
 // d = max|x| / 127, q = round(x / d): error per value <= d / 2.
 void quantize_q8_0(const float* x, void* out, int64_t n) {
   auto* b = static_cast<uint8_t*>(out);

@@ -106,6 +106,53 @@ float dot_scalar(const void* wv, const QuantRow& x, int64_t n) {
   return acc;
 }
 
+// The dispatching entry points of a type (in its HWY_ONCE section): dot_t,
+// dequantize_t and the scalar reference dot_t_scalar, from chunk type C.
+#define SS_QUANT_EXPORT(C, t)                                                   \
+  HWY_EXPORT(Dot##C);                                                           \
+  HWY_EXPORT(Dequantize##C);                                                    \
+  float dot_##t(const void* w, const float* x, const QuantRow* xq, int64_t n) { \
+    return HWY_DYNAMIC_DISPATCH(Dot##C)(w, x, xq, n);                           \
+  }                                                                             \
+  void dequantize_##t(const void* w, float* out, int64_t n) {                   \
+    HWY_DYNAMIC_DISPATCH(Dequantize##C)(w, out, n);                             \
+  }                                                                             \
+  float dot_##t##_scalar(const void* w, const QuantRow& x, int64_t n) {         \
+    return dot_scalar<C>(w, x, n);                                              \
+  }
+
+// gguf-py's quantisers of the 32-value legacy types with kBits (4 or 5) bits
+// per value: without a minimum, d = x[argmax |x|] / -2^(kBits-1) and
+// q = trunc(x / d + 2^(kBits-1) + 0.5); with one (kMin), d = (max - min) /
+// (2^kBits - 1) and q = trunc((x - min) / d + 0.5). Blocks are f16 d, f16 m
+// (kMin), the fifth bits as a u32 (kBits 5), then 16 bytes of low nibbles.
+template <int kBits, bool kMin>
+void quantize_legacy(const float* x, void* out, int64_t n) {
+  constexpr int kMax = (1 << kBits) - 1;
+  auto* b = static_cast<uint8_t*>(out);
+  for (int64_t j = 0; j < n / 32; ++j, x += 32) {
+    float lo = x[0], hi = x[0], far = 0;
+    for (int i = 0; i < 32; ++i) {
+      lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
+      if (std::abs(x[i]) > std::abs(far)) far = x[i];
+    }
+    const float d = kMin ? (hi - lo) / kMax : far / -float(1 << (kBits - 1));
+    const float id = d != 0 ? 1 / d : 0, shift = kMin ? 0.5f : float(1 << (kBits - 1)) + 0.5f;
+    const uint16_t dh = f32_to_f16(d), mh = f32_to_f16(lo);
+    std::memcpy(b, &dh, 2), b += 2;
+    if (kMin) std::memcpy(b, &mh, 2), b += 2;
+    uint8_t q[32];
+    uint32_t qh = 0;
+    for (int i = 0; i < 32; ++i) {
+      q[i] = uint8_t(std::clamp(int(std::trunc((x[i] - (kMin ? lo : 0)) * id + shift)), 0, kMax));
+      qh |= uint32_t(q[i] >> 4) << i;
+    }
+    if (kBits == 5) std::memcpy(b, &qh, 4), b += 4;
+    for (int i = 0; i < 16; ++i) b[i] = uint8_t((q[i] & 0xF) | (q[i + 16] & 0xF) << 4);
+    b += 16;
+  }
+}
+
 // The 6-bit scale and minimum j (0..7) of a Q4_K/Q5_K block's 12 scale bytes.
 inline void scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
   if (j < 4) {
