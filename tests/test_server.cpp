@@ -779,7 +779,7 @@ TEST(ServeCli, SigintAndSigtermStopCleanlyMidStream) {
 
 TEST(ServeCli, BadOptionsExitWithStatus2) {
   for (const std::string args :
-       {"serve --policy dense", "serve --chat-template chatml", "serve --port 70000",
+       {"serve --policy dense", "serve --chat-template nosuch", "serve --port 70000",
         "serve --max-sessions 0", "serve --host 999.1.1.1"}) {
     auto r = sstest::run_cli(args);
     EXPECT_EQ(r.status, 2) << args << ": " << r.err;

@@ -88,8 +88,9 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--host", o->host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", o->port, "Port; 0: any free one")->capture_default_str();
   cmd->add_option("--model-name", o->model_name, "Model id in the API (default: the file name)");
-  cmd->add_option("--chat-template", o->chat_template,
-                  "auto (the model's chat_template, else plain), plain, llama2 or zephyr")
+  cmd->add_option(
+         "--chat-template", o->chat_template,
+         "auto (the model's chat_template, else plain), plain, llama2, zephyr, chatml or gemma")
       ->capture_default_str();
   cmd->add_option("--max-sessions", o->s.max_sessions,
                   "Sessions kept; beyond, the least recently used idle one is evicted")
