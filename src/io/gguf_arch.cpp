@@ -289,34 +289,6 @@ const Arch& arch_for(const ModelConfig& c) {
   return *a;
 }
 
-const char* norm_name(NormKind n) { return n == NormKind::RMSNorm ? "rmsnorm" : "layernorm"; }
-const char* act_name(Activation a) {
-  switch (a) {
-    case Activation::SiLU:
-      return "silu";
-    case Activation::GELU:
-      return "gelu";
-    case Activation::GELUTanh:
-      return "gelu_tanh";
-    case Activation::ReLU:
-      return "relu";
-  }
-  return "?";
-}
-const char* position_name(PositionKind p) {
-  switch (p) {
-    case PositionKind::Rope:
-      return "rope";
-    case PositionKind::Alibi:
-      return "alibi";
-    case PositionKind::Learned:
-      return "learned";
-    case PositionKind::None:
-      return "none";
-  }
-  return "?";
-}
-
 bool two_norms(const GgufFile& f) { return f.find_tensor("blk.0.attn_norm_2.weight") != nullptr; }
 
 }  // namespace
@@ -445,12 +417,12 @@ std::vector<std::pair<std::string, GgufValue>> gguf_write_config(const ModelConf
   auto same = [&](bool ok, const char* what, const std::string& have) {
     if (!ok) diff += (diff.empty() ? "" : ", ") + std::string(what) + " " + have;
   };
-  same(r.norm == c.norm, "norm", norm_name(c.norm));
-  same(r.act == c.act, "activation", act_name(c.act));
+  same(r.norm == c.norm, "norm", kNormNames[int(c.norm)]);
+  same(r.act == c.act, "activation", kActivationNames[int(c.act)]);
   same(r.gated_ffn == c.gated_ffn, "gated FFN", c.gated_ffn ? "on" : "off");
   same(r.parallel_residual == c.parallel_residual, "parallel residual",
        c.parallel_residual ? "on" : "off");
-  same(r.position == c.position, "positions", position_name(c.position));
+  same(r.position == c.position, "positions", kPositionNames[int(c.position)]);
   if (c.position == PositionKind::Rope) {
     same(r.rot_dim() == c.rot_dim(), "rotary dims", std::to_string(c.rot_dim()));
     same(a.permute_qk || c.rope_layout == RopeLayout::RotateHalf, "RoPE layout", "interleaved");

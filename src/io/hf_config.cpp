@@ -266,11 +266,6 @@ void gpt2(const Fields& f, const std::string& path, ModelConfig& c) {
         ": scale_attn_weights=false is not supported");
 }
 
-// Names of the sinkstream family's enum fields, each list in enum order.
-constexpr const char* kNorms[] = {"rmsnorm", "layernorm"};
-constexpr const char* kActs[] = {"silu", "gelu", "gelu_tanh", "relu"};
-constexpr const char* kPositions[] = {"rope", "alibi", "learned", "none"};
-
 template <size_t N>
 int pick(const Fields& f, const std::string& path, const char* key, const char* const (&names)[N],
          const char* fallback) {
@@ -287,12 +282,12 @@ int pick(const Fields& f, const std::string& path, const char* key, const char* 
 // sink study spelled out (see sinkstream_config_json).
 void sinkstream(const Fields& f, const std::string& path, ModelConfig& c) {
   llama_shape(f, path, c);
-  c.norm = NormKind(pick(f, path, "norm", kNorms, "rmsnorm"));
+  c.norm = NormKind(pick(f, path, "norm", kNormNames, "rmsnorm"));
   c.norm_eps = float(f.get_number("norm_eps", 1e-5));
   c.post_norm = f.get_bool("post_norm", false);
-  c.act = Activation(pick(f, path, "hidden_act", kActs, "silu"));
+  c.act = Activation(pick(f, path, "hidden_act", kActivationNames, "silu"));
   c.gated_ffn = f.get_bool("gated_ffn", true);
-  c.position = PositionKind(pick(f, path, "position", kPositions, "rope"));
+  c.position = PositionKind(pick(f, path, "position", kPositionNames, "rope"));
   c.rope_theta = f.get_number("rope_theta", 10000.0);
   c.alibi_bias_max = float(f.get_number("alibi_bias_max", 8));
   try {
@@ -353,12 +348,12 @@ std::string sinkstream_config_json(const ModelConfig& c) {
                   {"head_dim", c.head_dim},
                   {"vocab_size", c.vocab_size},
                   {"max_position_embeddings", c.max_seq_len},
-                  {"norm", kNorms[int(c.norm)]},
+                  {"norm", kNormNames[int(c.norm)]},
                   {"norm_eps", c.norm_eps},
                   {"post_norm", c.post_norm},
-                  {"hidden_act", kActs[int(c.act)]},
+                  {"hidden_act", kActivationNames[int(c.act)]},
                   {"gated_ffn", c.gated_ffn},
-                  {"position", kPositions[int(c.position)]},
+                  {"position", kPositionNames[int(c.position)]},
                   {"rope_theta", c.rope_theta},
                   {"alibi_bias_max", c.alibi_bias_max},
                   {"attn_op", attn_op_name(c.attn_op)},

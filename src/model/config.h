@@ -36,6 +36,12 @@ const char* attn_op_name(AttnOp op);
 AttnOp parse_attn_op(const std::string& name);  // one-line ss::Error listing the ops
 enum class Activation { SiLU, GELU, GELUTanh, ReLU };
 
+// The names of NormKind, Activation and PositionKind values in config files
+// and messages, each list in enum order.
+inline constexpr const char* kNormNames[] = {"rmsnorm", "layernorm"};
+inline constexpr const char* kActivationNames[] = {"silu", "gelu", "gelu_tanh", "relu"};
+inline constexpr const char* kPositionNames[] = {"rope", "alibi", "learned", "none"};
+
 struct ModelConfig {
   std::string family = "llama";  // model_type
   int dim = 0;                   // hidden size
