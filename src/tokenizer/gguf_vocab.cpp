@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cctype>
 #include <climits>
+#include <optional>
 #include <queue>
 
 #include "core/error.h"
+#include "tokenizer/byte_level.h"
 #include "tokenizer/pre_tokenizer.h"
 
 namespace ss {
@@ -45,54 +47,62 @@ constexpr std::string_view kEotNames[] = {
     "<|eot_id|>",      "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
     "<|end_of_text|>", "<EOT>",      "_<EOT>",  "[EOT]",         "<end_of_utterance>"};
 
-// GPT-2's byte-to-unicode alphabet: printable Latin-1 bytes stand for
-// themselves, the other 68, in order, for U+0100 onwards.
-struct Alphabet {
-  std::array<std::string, 256> utf8;       // byte -> its character
-  std::unordered_map<uint32_t, int> byte;  // code point -> byte
-};
-
-const Alphabet& alphabet() {
-  static const Alphabet a = [] {
-    Alphabet t;
-    uint32_t next = 256;
-    for (int b = 0; b < 256; ++b) {
-      const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
-      const uint32_t cp = printable ? b : next++;
-      t.byte[cp] = b;
-      if (cp < 0x80) {
-        t.utf8[b] = std::string(1, static_cast<char>(cp));
-      } else {
-        t.utf8[b] = {static_cast<char>(0xC0 | cp >> 6), static_cast<char>(0x80 | (cp & 0x3F))};
-      }
-    }
-    return t;
-  }();
-  return a;
-}
-
-// Raw bytes of a byte-level spelling; characters outside the alphabet stay as they are.
-std::string from_byte_level(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-    uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
-    for (size_t k = 1; k < len && i + k < s.size(); ++k) cp = cp << 6 | (s[i + k] & 0x3F);
-    auto it = alphabet().byte.find(cp);
-    if (it != alphabet().byte.end()) {
-      out += static_cast<char>(it->second);
-    } else {
-      out.append(s.substr(i, len));
-    }
-    i += len;
-  }
-  return out;
-}
-
 size_t utf8_len(char c) {
   const auto u = static_cast<unsigned char>(c);
   return u < 0x80 ? 1 : u < 0xC0 ? 1 : u < 0xE0 ? 2 : u < 0xF0 ? 3 : 4;
+}
+
+// The UTF-8 characters of text as a linked list of symbols, and llama.cpp's
+// merge loop over it (shared by SentencePiece and BPE): the adjacent pair
+// with the highest priority merges first, the leftmost on ties, until no
+// pair has one. priority(left, right) is the pair's priority, or nullopt when
+// the pair may not merge.
+struct Symbol {
+  int prev, next;
+  size_t at, n;
+};
+
+std::vector<Symbol> utf8_symbols(std::string_view text) {
+  std::vector<Symbol> syms;
+  for (size_t at = 0; at < text.size();) {
+    const size_t n = std::min(utf8_len(text[at]), text.size() - at);
+    const int i = static_cast<int>(syms.size());
+    syms.push_back({i - 1, at + n == text.size() ? -1 : i + 1, at, n});
+    at += n;
+  }
+  return syms;
+}
+
+template <class Priority>
+void merge_symbols(std::vector<Symbol>& syms, Priority priority) {
+  struct Bigram {
+    double priority;
+    int left, right;
+    size_t size;
+    bool operator<(const Bigram& o) const {
+      return priority < o.priority || (priority == o.priority && left > o.left);
+    }
+  };
+  std::priority_queue<Bigram> queue;
+  const auto try_add = [&](int left, int right) {
+    if (left < 0 || right < 0) return;
+    if (const std::optional<double> p = priority(left, right))
+      queue.push({*p, left, right, syms[left].n + syms[right].n});
+  };
+  for (int i = 1; i < static_cast<int>(syms.size()); ++i) try_add(i - 1, i);
+  while (!queue.empty()) {
+    const Bigram b = queue.top();
+    queue.pop();
+    Symbol& l = syms[b.left];
+    Symbol& r = syms[b.right];
+    if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;
+    l.n += r.n;
+    r.n = 0;
+    l.next = r.next;
+    if (r.next >= 0) syms[r.next].prev = b.left;
+    try_add(l.prev, b.left);
+    try_add(b.left, l.next);
+  }
 }
 
 bool ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
@@ -409,47 +419,13 @@ void GgufTokenizer::spm(std::string_view raw, bool space_prefix, std::vector<int
     }
   }
   if (space_prefix) text.replace(0, 1, kSpace);
-  struct Symbol {
-    int prev, next;
-    size_t at, n;
-  };
-  std::vector<Symbol> syms;
-  for (size_t at = 0; at < text.size();) {
-    const size_t n = std::min(utf8_len(text[at]), text.size() - at);
-    const int i = static_cast<int>(syms.size());
-    syms.push_back({i - 1, at + n == text.size() ? -1 : i + 1, at, n});
-    at += n;
-  }
-  struct Bigram {
-    float score;
-    int left, right;
-    size_t size;
-    bool operator<(const Bigram& o) const {
-      return score < o.score || (score == o.score && left > o.left);
-    }
-  };
-  std::priority_queue<Bigram> queue;
-  const auto try_add = [&](int left, int right) {
-    if (left < 0 || right < 0) return;
-    const std::string_view s(text.data() + syms[left].at, syms[left].n + syms[right].n);
-    const int id = find(s);
-    if (id < 0) return;
-    queue.push({tokens_[id].score, left, right, s.size()});
-  };
-  for (int i = 1; i < static_cast<int>(syms.size()); ++i) try_add(i - 1, i);
-  while (!queue.empty()) {
-    const Bigram b = queue.top();
-    queue.pop();
-    Symbol& l = syms[b.left];
-    Symbol& r = syms[b.right];
-    if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;
-    l.n += r.n;
-    r.n = 0;
-    l.next = r.next;
-    if (r.next >= 0) syms[r.next].prev = b.left;
-    try_add(l.prev, b.left);
-    try_add(b.left, l.next);
-  }
+  std::vector<Symbol> syms = utf8_symbols(text);
+  merge_symbols(syms, [&](int left, int right) -> std::optional<double> {
+    const int id =
+        find(std::string_view(text.data() + syms[left].at, syms[left].n + syms[right].n));
+    if (id < 0) return std::nullopt;
+    return tokens_[id].score;
+  });
   for (int i = syms.empty() ? -1 : 0; i >= 0; i = syms[i].next) {
     const std::string_view s(text.data() + syms[i].at, syms[i].n);
     if (const int id = find(s); id >= 0) {
@@ -470,8 +446,7 @@ void GgufTokenizer::bpe(std::string_view text, std::vector<int>& out,
                         std::unordered_map<std::string, std::vector<int>>& cache) const {
   std::string word;
   for (const auto& [b, e] : splitter_->split(text)) {
-    word.clear();
-    for (size_t i = b; i < e; ++i) word += alphabet().utf8[static_cast<unsigned char>(text[i])];
+    word = to_byte_level(text.substr(b, e - b));
     auto it = cache.find(word);
     if (it == cache.end()) {
       std::vector<int> ids;
@@ -491,49 +466,17 @@ void GgufTokenizer::bpe_word(std::string_view word, std::vector<int>& out) const
       return;
     }
   }
-  struct Symbol {
-    int prev, next;
-    size_t at, n;
-  };
-  std::vector<Symbol> syms;
-  for (size_t at = 0; at < word.size();) {
-    const size_t n = std::min(utf8_len(word[at]), word.size() - at);
-    const int i = static_cast<int>(syms.size());
-    syms.push_back({i - 1, at + n == word.size() ? -1 : i + 1, at, n});
-    at += n;
-  }
-  struct Bigram {
-    int rank, left, right;
-    size_t size;
-    bool operator<(const Bigram& o) const {  // the top is the lowest rank, then the leftmost
-      return rank > o.rank || (rank == o.rank && left > o.left);
-    }
-  };
-  std::priority_queue<Bigram> queue;
+  std::vector<Symbol> syms = utf8_symbols(word);
   std::string key;
-  const auto try_add = [&](int left, int right) {
-    if (left < 0 || right < 0) return;
+  // The lowest rank merges first.
+  merge_symbols(syms, [&](int left, int right) -> std::optional<double> {
     key.assign(word.substr(syms[left].at, syms[left].n));
     key += '\xFF';
     key.append(word.substr(syms[right].at, syms[right].n));
-    auto it = ranks_.find(key);
-    if (it == ranks_.end()) return;
-    queue.push({it->second, left, right, syms[left].n + syms[right].n});
-  };
-  for (int i = 1; i < static_cast<int>(syms.size()); ++i) try_add(i - 1, i);
-  while (!queue.empty()) {
-    const Bigram b = queue.top();
-    queue.pop();
-    Symbol& l = syms[b.left];
-    Symbol& r = syms[b.right];
-    if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;
-    l.n += r.n;
-    r.n = 0;
-    l.next = r.next;
-    if (r.next >= 0) syms[r.next].prev = b.left;
-    try_add(l.prev, b.left);
-    try_add(b.left, l.next);
-  }
+    const auto it = ranks_.find(key);
+    if (it == ranks_.end()) return std::nullopt;
+    return -double(it->second);
+  });
   for (int i = syms.empty() ? -1 : 0; i >= 0; i = syms[i].next) {
     const std::string_view s = word.substr(syms[i].at, syms[i].n);
     if (const int id = find(s); id >= 0) {
