@@ -12,6 +12,7 @@
 #include "cli/common.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "core/progress.h"
 #include "io/hf_config.h"
 #include "tokenizer/bpe_tokenizer.h"
@@ -120,12 +121,7 @@ ModelConfig model_config(const TrainOptions& o, int vocab, int bos, int eos, int
 // Applies the keys of a JSON config file (flag names without dashes) to
 // every option the command line left unset.
 void apply_config_file(CLI::App* cmd, const std::string& path) {
-  json j;
-  try {
-    j = json::parse(read_file(path));
-  } catch (const json::exception& e) {
-    fail(path, ": invalid JSON: ", e.what());
-  }
+  const json j = parse_json(read_file(path), path);
   check(j.is_object(), path, ": not a JSON object");
   for (auto& [key, value] : j.items()) {
     CLI::Option* opt = cmd->get_option_no_throw("--" + key);

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "io/mmap.h"
 
 namespace ss {
@@ -373,12 +374,7 @@ std::string sinkstream_config_json(const ModelConfig& c) {
 ModelConfig parse_hf_config(const std::string& path) {
   auto map = MappedFile::open(path);
   const char* text = reinterpret_cast<const char*>(map->data());
-  json j;
-  try {
-    j = json::parse(text, text + map->size());
-  } catch (const json::parse_error& e) {
-    fail(path, ": invalid JSON: ", json_message(e));
-  }
+  const json j = parse_json({text, map->size()}, path);
   check(j.is_object(), path, ": not a JSON object");
   const Fields f(j, path);
 

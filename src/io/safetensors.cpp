@@ -12,6 +12,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "io/mmap.h"
 
 namespace ss {
@@ -95,12 +96,7 @@ void load_safetensors(const std::string& file, TensorStore& store) {
         " runs past the end of the file (", size, " bytes)");
 
   const char* text = reinterpret_cast<const char*>(map->data() + 8);
-  json header;
-  try {
-    header = json::parse(text, text + header_len);
-  } catch (const json::parse_error& e) {
-    fail(file, ": invalid JSON header: ", json_message(e));
-  }
+  const json header = parse_json({text, header_len}, file + " header");
   check(header.is_object(), file, ": header is not a JSON object");
 
   const uint8_t* data = map->data() + 8 + header_len;
@@ -134,12 +130,7 @@ void load_safetensors_dir(const std::string& dir, TensorStore& store) {
 
   auto map = MappedFile::open(index_path);
   const char* text = reinterpret_cast<const char*>(map->data());
-  json index;
-  try {
-    index = json::parse(text, text + map->size());
-  } catch (const json::parse_error& e) {
-    fail(index_path, ": invalid JSON: ", json_message(e));
-  }
+  const json index = parse_json({text, map->size()}, index_path);
   auto wm = index.find("weight_map");
   check(index.is_object() && wm != index.end() && wm->is_object() && !wm->empty(), index_path,
         ": weight_map is missing, empty or not an object");

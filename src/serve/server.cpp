@@ -75,7 +75,7 @@ json parse_body(const httplib::Request& req) {
   json j;
   try {
     j = json::parse(req.body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw ApiError(400, std::string("request body is not valid JSON: ") + e.what(), "",
                    "invalid_json");
   }

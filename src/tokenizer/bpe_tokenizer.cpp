@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "tokenizer/byte_level.h"
 
 namespace ss {
@@ -334,14 +335,6 @@ std::string config_token(const json& config, const char* key) {
   const json* t = member(config, key);
   if (!t) return "";
   return t->is_string() ? t->get<std::string>() : t->at("content").get<std::string>();
-}
-
-json parse_json(std::string_view text, const std::string& path) {
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    fail(path, ": invalid JSON: ", json_message(e));
-  }
 }
 
 // The model, added tokens, pre-tokenizer and normalizer of a tokenizer.json.
