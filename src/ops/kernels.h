@@ -38,6 +38,8 @@ using KvView = KvViewT<float>;
 template <class S>
 struct AttentionParamsT {
   int n_heads, n_kv_heads, head_dim;
+  float scale = 0;    // query-key scale; 0: 1/sqrt(head_dim)
+  float softcap = 0;  // scores -> softcap * tanh(scores / softcap) (Gemma 2); 0: off
   // ALiBi: score += -alibi_scale * slope[h] * (n-1-j) for the j-th kept slot
   // in cache order; nullptr: none.
   const float* alibi_slopes = nullptr;
@@ -312,7 +314,9 @@ template <class S>
 int attn_scores(const S* q_win, const S* q_sink, const KvViewT<S>& kv,
                 const AttentionParamsT<S>& ap, int h, S* s) {
   const int hd = ap.head_dim, group = ap.n_heads / ap.n_kv_heads;
-  const S scale = S(1) / std::sqrt(S(hd));
+  const S scale = ap.scale > 0 ? S(ap.scale) : S(1) / std::sqrt(S(hd));
+  const S cap = S(ap.softcap);
+  auto score = [&](S qk) { return cap > 0 ? cap * std::tanh(qk * scale / cap) : qk * scale; };
   const S* K = kv.k + int64_t(h / group) * kv.capacity * hd;
   const S slope = ap.alibi_slopes ? S(ap.alibi_slopes[h] * ap.alibi_scale) : S(0);
   int j = 0;
@@ -320,9 +324,9 @@ int attn_scores(const S* q_win, const S* q_sink, const KvViewT<S>& kv,
     const KvSegment& seg = kv.segments[g];
     const S* q = (seg.sink ? q_sink : q_win) + h * hd;
     for (int i = 0; i < seg.count; ++i, ++j)
-      s[j] = dot(K + int64_t(seg.first_slot + i) * hd, q, hd) * scale - slope * S(kv.kept - 1 - j);
+      s[j] = score(dot(K + int64_t(seg.first_slot + i) * hd, q, hd)) - slope * S(kv.kept - 1 - j);
   }
-  if (ap.kv_bias_k) s[j++] = dot(ap.kv_bias_k + (h / group) * hd, q_win + h * hd, hd) * scale;
+  if (ap.kv_bias_k) s[j++] = score(dot(ap.kv_bias_k + (h / group) * hd, q_win + h * hd, hd));
   return j;
 }
 
@@ -364,7 +368,7 @@ void attention_backward(const S* q, const KvViewT<S>& kv, const AttentionParamsT
                         const S* dout, S* dq, S* dk, S* dv, S* dsink, S* dkb_k, S* dkb_v, S* s,
                         S* p, S* dp) {
   const int hd = ap.head_dim, group = ap.n_heads / ap.n_kv_heads;
-  const S scale = S(1) / std::sqrt(S(hd));
+  const S scale = ap.scale > 0 ? S(ap.scale) : S(1) / std::sqrt(S(hd));  // softcap: forward only
   for (int h = 0; h < ap.n_heads; ++h) {
     const int64_t base = int64_t(h / group) * kv.capacity * hd;
     const int n = attn_scores(q, q, kv, ap, h, s);
