@@ -94,8 +94,8 @@ void save_gguf(const Checkpoint& ck, const Tokenizer* tok, DType type, const std
   check(traits(type).quantize != nullptr, "convert: cannot write ", dtype_name(type),
         " weights (writable: ", dtype_names(true), ")");
   Writer meta;
-  for (auto& [key, value] : gguf_write_config(c))
-    std::visit([&meta, &key](const auto& v) { meta.kv(key, v); }, value);
+  for (auto& kv : gguf_write_config(c))
+    std::visit([&meta, &key = kv.first](const auto& v) { meta.kv(key, v); }, kv.second);
   meta.kv("general.alignment", uint32_t(32));
   if (const auto* lt = dynamic_cast<const Llama2cTokenizer*>(tok)) {
     const Llama2cTokenizer::Vocab& v = lt->vocab();

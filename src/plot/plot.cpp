@@ -541,7 +541,8 @@ void save_heatmaps(const std::string& path, const std::vector<Heatmap>& maps, co
   for (const Heatmap& m : maps)
     check(m.rows > 0 && m.cols > 0 && m.values.size() == size_t(m.rows) * m.cols, path,
           ": heatmap '", m.title, "' has ", m.values.size(), " values for ", m.rows, "x", m.cols);
-  const auto [lo, hi] = colour_range(maps);
+  const std::pair<double, double> range = colour_range(maps);
+  const double lo = range.first, hi = range.second;
   const double top = f.title.empty() ? 0 : kTitleHeight;
   const size_t cols = std::min<size_t>(f.columns, maps.size());
   const size_t rows = (maps.size() + f.columns - 1) / f.columns;
