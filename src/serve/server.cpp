@@ -6,11 +6,11 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
-#include <regex>
 
 #include "core/progress.h"
 #include "serve/metrics.h"
 #include "serve/page.h"
+#include "serve/request.h"
 #include "serve/session.h"
 
 namespace ss::serve {
@@ -38,50 +38,6 @@ void send_error(httplib::Response& res, int status, const std::string& message,
 }
 
 std::string sse(const json& j) { return "data: " + dump(j) + "\n\n"; }
-
-// Typed access to optional request fields; a wrong type is a 400 naming it.
-const json* field(const json& body, const char* name) {
-  auto it = body.find(name);
-  return it == body.end() || it->is_null() ? nullptr : &*it;
-}
-[[noreturn]] void bad(const std::string& param, const std::string& what) {
-  throw ApiError(400, "'" + param + "' " + what, param, "invalid_value");
-}
-std::optional<int64_t> get_int(const json& body, const char* name) {
-  const json* v = field(body, name);
-  if (!v) return std::nullopt;
-  if (!v->is_number_integer()) bad(name, "must be an integer");
-  return v->get<int64_t>();
-}
-std::optional<double> get_number(const json& body, const char* name) {
-  const json* v = field(body, name);
-  if (!v) return std::nullopt;
-  if (!v->is_number()) bad(name, "must be a number");
-  return v->get<double>();
-}
-std::optional<std::string> get_string(const json& body, const char* name) {
-  const json* v = field(body, name);
-  if (!v) return std::nullopt;
-  if (!v->is_string()) bad(name, "must be a string");
-  return v->get<std::string>();
-}
-bool get_bool(const json& body, const char* name) {
-  const json* v = field(body, name);
-  if (v && !v->is_boolean()) bad(name, "must be true or false");
-  return v && v->get<bool>();
-}
-
-json parse_body(const httplib::Request& req) {
-  json j;
-  try {
-    j = json::parse(req.body);
-  } catch (const json::exception& e) {
-    throw ApiError(400, std::string("request body is not valid JSON: ") + e.what(), "",
-                   "invalid_json");
-  }
-  if (!j.is_object()) throw ApiError(400, "request body must be a JSON object", "", "invalid_json");
-  return j;
-}
 
 // One request's reply, shared between the handler and the SSE provider.
 struct Job {
@@ -128,10 +84,12 @@ struct Server::Impl {
         h(req, res);
       } catch (const ApiError& e) {
         send_error(res, e.status, e.what(), e.param, e.code);
-      } catch (const Error& e) {
-        send_error(res, 400, e.what());
       } catch (const std::exception& e) {
+        // Requests are checked before they run (an ApiError then), so any
+        // other failure, ss::Error included, is the server's own.
         send_error(res, 500, std::string("internal error: ") + e.what());
+      } catch (...) {
+        send_error(res, 500, "internal error");
       }
       metrics.request(name, res.status < 0 ? 200 : res.status);  // -1: httplib's default
     };
@@ -251,163 +209,48 @@ struct Server::Impl {
     return g;
   }
 
-  // The cache policy a request asks for: the server's default with its overrides.
-  CachePolicy request_policy(const json& body) const {
-    CachePolicy p = cfg.policy;
-    const auto name = get_string(body, "policy");
-    if (name && *name != "sinks" && *name != "window")
-      bad("policy", "must be \"sinks\" or \"window\"");
-    const auto sinks = get_int(body, "sinks");
-    const auto window = get_int(body, "window");
-    if (sinks && (*sinks < 0 || *sinks > cfg.max_cache_tokens))
-      bad("sinks", "must be in [0, " + std::to_string(cfg.max_cache_tokens) + "]");
-    if (window && (*window < 1 || *window > cfg.max_cache_tokens))
-      bad("window", "must be in [1, " + std::to_string(cfg.max_cache_tokens) + "]");
-    p = CachePolicy::make(name.value_or(p.name()), int(sinks.value_or(p.sinks)),
-                          int(window.value_or(p.window)));
-    if (p.capacity() > cfg.max_cache_tokens)
-      bad("window", "sinks + window + 1 = " + std::to_string(p.capacity()) +
-                        " is over the limit of " + std::to_string(cfg.max_cache_tokens));
-    return p;
-  }
-
-  GenerateParams request_params(const json& body, bool chat) {
-    GenerateParams g;
-    auto max_tokens = get_int(body, "max_tokens");
-    if (chat && !max_tokens) max_tokens = get_int(body, "max_completion_tokens");
-    const int64_t n = max_tokens.value_or(cfg.default_max_tokens);
-    if (n < 0 || n > cfg.max_tokens_limit)
-      bad(chat && !field(body, "max_tokens") ? "max_completion_tokens" : "max_tokens",
-          "must be in [0, " + std::to_string(cfg.max_tokens_limit) + "]");
-    g.max_tokens = int(n);
-    const double t = get_number(body, "temperature").value_or(1.0);
-    if (!(t >= 0 && t <= 2)) bad("temperature", "must be in [0, 2]");
-    const double top_p = get_number(body, "top_p").value_or(1.0);
-    if (!(top_p > 0 && top_p <= 1)) bad("top_p", "must be in (0, 1]");
-    const int64_t top_k = get_int(body, "top_k").value_or(0);
-    if (top_k < 0) bad("top_k", "must be >= 0");
-    g.sampling.temperature = float(t);
-    g.sampling.top_p = float(top_p);
-    g.sampling.top_k = int(std::min<int64_t>(top_k, model->config().vocab_size));
-    if (const auto seed = get_int(body, "seed"))
-      g.sampling.seed = uint64_t(*seed);
-    else
-      g.sampling.seed = uint64_t(std::chrono::system_clock::now().time_since_epoch().count()) ^
-                        uint64_t(next_id++) * 0x9e3779b97f4a7c15ull;
-    if (get_int(body, "n").value_or(1) != 1) bad("n", "must be 1 (one choice per request)");
-    if (const json* stop = field(body, "stop")) {
-      if (stop->is_string()) {
-        g.stop.push_back(stop->get<std::string>());
-      } else if (stop->is_array() && stop->size() <= 4) {
-        for (const json& s : *stop) {
-          if (!s.is_string()) bad("stop", "must be a string or a list of up to 4 strings");
-          g.stop.push_back(s.get<std::string>());
-        }
-      } else {
-        bad("stop", "must be a string or a list of up to 4 strings");
-      }
-      for (const std::string& s : g.stop)
-        if (s.empty()) bad("stop", "must not contain empty strings");
-    }
-    if (chat)
+  // The generation parameters the server adds to a request's own.
+  void finish_params(GenerationRequest& r) {
+    GenerateParams& g = r.gen;
+    g.sampling.top_k = std::min(g.sampling.top_k, model->config().vocab_size);
+    g.sampling.seed = r.seed
+                          ? *r.seed
+                          : uint64_t(std::chrono::system_clock::now().time_since_epoch().count()) ^
+                                uint64_t(next_id++) * 0x9e3779b97f4a7c15ull;
+    if (r.chat)
       for (const std::string& s : tmpl.stops()) g.stop.push_back(s);
     const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                              std::chrono::duration<double>(cfg.request_timeout_s));
     g.keep_going = [this, deadline] { return !stopping && Clock::now() < deadline; };
     g.kernel_threads = cfg.request_threads;
     g.on_token = [this] { metrics.token(); };
-    g.trim_leading_space = chat;
-    g.ignore_eos = get_bool(body, "ignore_eos");
-    return g;
   }
 
-  static std::vector<ChatMessage> parse_messages(const json& body) {
-    const json* msgs = field(body, "messages");
-    if (!msgs || !msgs->is_array() || msgs->empty())
-      bad("messages", "must be a non-empty list of messages");
-    std::vector<ChatMessage> out;
-    for (const json& m : *msgs) {
-      if (!m.is_object()) bad("messages", "must hold objects with a role and content");
-      const auto role = get_string(m, "role");
-      if (!role ||
-          (*role != "system" && *role != "developer" && *role != "user" && *role != "assistant"))
-        bad("messages", "role must be system, developer, user or assistant");
-      ChatMessage cm{*role == "developer" ? "system" : *role, ""};
-      const json* c = field(m, "content");
-      if (c && c->is_string()) {
-        cm.content = c->get<std::string>();
-      } else if (c && c->is_array()) {  // content parts: text only
-        for (const json& part : *c) {
-          if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
-              !part["text"].is_string())
-            bad("messages", "content parts must be {\"type\": \"text\", \"text\": ...}");
-          cm.content += part["text"].get<std::string>();
-        }
-      } else if (c || *role != "assistant") {
-        bad("messages", "content must be a string or a list of text parts");
-      }
-      check_utf8(cm.content, "messages");
-      out.push_back(std::move(cm));
-    }
-    return out;
-  }
-
-  std::vector<int> parse_prompt(const json& body, bool first) const {
-    const json* p = field(body, "prompt");
-    if (!p) bad("prompt", "is required");
-    const json* one = p;
-    if (p->is_array() && p->size() == 1 && ((*p)[0].is_string() || (*p)[0].is_array()))
-      one = &(*p)[0];
+  // The prompt's token ids for session s: a chat round, or the completion's
+  // text or ids (BOS first when the session is new).
+  std::vector<int> prompt_tokens(const GenerationRequest& r, Session& s) const {
     std::vector<int> ids;
-    if (one->is_string()) {
-      const std::string text = one->get<std::string>();
-      check_utf8(text, "prompt");
-      ids = tok->encode(text, first);
+    if (r.chat) {
+      ids = s.chat_round(r.messages, tmpl, *tok);
+    } else if (r.prompt_text) {
+      ids = tok->encode(*r.prompt_text, s.n_seen() == 0);
     } else {
-      if (!one->is_array()) bad("prompt", "must be a string, a list of token ids or a list of one");
-      if (first && tok->bos_id() >= 0) ids.push_back(tok->bos_id());
-      for (const json& t : *one) {
-        if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= tok->vocab_size())
-          bad("prompt",
-              "token ids must be integers in [0, " + std::to_string(tok->vocab_size()) + ")");
-        ids.push_back(t.get<int>());
-      }
+      if (s.n_seen() == 0 && tok->bos_id() >= 0) ids.push_back(tok->bos_id());
+      ids.insert(ids.end(), r.prompt_ids.begin(), r.prompt_ids.end());
     }
-    if (ids.empty()) bad("prompt", "is empty");
+    if (ids.empty()) throw ApiError(400, "'prompt' is empty", "prompt", "invalid_value");
     return ids;
   }
 
-  std::string session_id(const httplib::Request& req, const json& body) const {
-    const auto from_body = get_string(body, "session_id");
-    const std::string from_header = req.get_header_value("X-Session-Id");
-    if (from_body && !from_header.empty() && *from_body != from_header)
-      bad("session_id", "differs from the X-Session-Id header");
-    const std::string id = from_body.value_or(from_header);
-    static const std::regex ok("[A-Za-z0-9._:-]{1,128}");
-    if (!id.empty() && !std::regex_match(id, ok))
-      bad("session_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -");
-    return id;
-  }
-
   void complete(const httplib::Request& req, httplib::Response& res, bool chat) {
-    const json body = parse_body(req);
-    if (const auto m = get_string(body, "model")) check_model(*m);
-    if (get_bool(body, "echo")) bad("echo", "is not supported");
-    const bool stream = get_bool(body, "stream");
-    const json* opts = field(body, "stream_options");
-    if (opts && !opts->is_object()) bad("stream_options", "must be an object");
-    const bool include_usage = opts && get_bool(*opts, "include_usage");
-    const CachePolicy policy = request_policy(body);
-    const bool policy_given =
-        field(body, "policy") || field(body, "sinks") || field(body, "window");
-    GenerateParams gen = request_params(body, chat);
-    const std::vector<ChatMessage> msgs = chat ? parse_messages(body) : std::vector<ChatMessage>{};
-
-    const std::string sid = session_id(req, body);
+    GenerationRequest r = parse_generation_request(
+        req.body, chat, req.get_header_value("X-Session-Id"), cfg, tok->vocab_size());
+    finish_params(r);
+    const std::string& sid = r.session_id;
     const Session::Mode mode = chat ? Session::Mode::Chat : Session::Mode::Completion;
-    auto make = [&] { return std::make_shared<Session>(sid, mode, model, policy); };
+    auto make = [&] { return std::make_shared<Session>(sid, mode, model, r.policy); };
     // A chat that brings history to an unknown session cannot be continued.
-    const bool history = std::any_of(msgs.begin(), msgs.end(),
+    const bool history = std::any_of(r.messages.begin(), r.messages.end(),
                                      [](const ChatMessage& m) { return m.role == "assistant"; });
     auto claim = [&] {
       if (!sid.empty()) return store.claim(sid, !history, make);
@@ -418,32 +261,41 @@ struct Server::Impl {
     auto job = std::make_shared<Job>(claim());
     Session& s = *job->session;
     if (s.mode() != mode)
-      bad("session_id", "names a " + std::string(chat ? "completion" : "chat") +
-                            " session; use a new id for " + (chat ? "chat" : "completions"));
-    if (policy_given && s.policy().describe() != policy.describe())
-      bad(field(body, "window")  ? "window"
-          : field(body, "sinks") ? "sinks"
-                                 : "policy",
-          "cannot change: session '" + sid + "' uses " + s.policy().describe());
-    job->prompt = chat ? s.chat_round(msgs, tmpl, *tok) : parse_prompt(body, s.n_seen() == 0);
+      throw ApiError(400,
+                     "'session_id' names a " + std::string(chat ? "completion" : "chat") +
+                         " session; use a new id for " + (chat ? "chat" : "completions"),
+                     "session_id", "invalid_value");
+    if (!r.policy_param.empty() && s.policy().describe() != r.policy.describe())
+      throw ApiError(400,
+                     "'" + r.policy_param + "' cannot change: session '" + sid + "' uses " +
+                         s.policy().describe(),
+                     r.policy_param, "invalid_value");
+    // Tokenising the client's text: an ss::Error there is the client's (400).
+    try {
+      job->prompt = prompt_tokens(r, s);
+    } catch (const ApiError&) {
+      throw;
+    } catch (const Error& e) {
+      throw ApiError(400, e.what(), chat ? "messages" : "prompt", "invalid_value");
+    }
     job->chat = chat;
-    job->include_usage = include_usage;
+    job->include_usage = r.include_usage;
     job->session_id = sid;
-    job->gen = std::move(gen);
+    job->gen = std::move(r.gen);
     job->id =
         (chat ? "chatcmpl-" : "cmpl-") + std::to_string(created) + "-" + std::to_string(next_id++);
     job->created = std::time(nullptr);
     if (!sid.empty()) res.set_header("X-Session-Id", sid);
-    if (!stream) {
-      const GenerateResult r = run(*job, nullptr);
+    if (!r.stream) {
+      const GenerateResult g = run(*job, nullptr);
       json out = envelope(*job, chat ? "chat.completion" : "text_completion");
-      json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", r.finish_reason}};
+      json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", g.finish_reason}};
       if (chat)
-        choice["message"] = {{"role", "assistant"}, {"content", r.text}};
+        choice["message"] = {{"role", "assistant"}, {"content", g.text}};
       else
-        choice["text"] = r.text;
+        choice["text"] = g.text;
       out["choices"] = json::array({choice});
-      out["usage"] = usage(r);
+      out["usage"] = usage(g);
       res.set_content(dump(out), "application/json");
       return;
     }
@@ -510,7 +362,7 @@ struct Server::Impl {
       write(sse(error_body(e.status, e.what(), e.param, e.code)));
       return;
     } catch (const std::exception& e) {
-      write(sse(error_body(500, e.what(), "", "")));
+      write(sse(error_body(500, std::string("internal error: ") + e.what(), "", "")));
       return;
     }
     // Free the session before the last events: a client may send its next

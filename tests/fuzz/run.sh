@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of a SINKSTREAM_FUZZ build for SECONDS each, JOBS at
+# a time, from its seeds in tests/fuzz/corpus/<target>/ (what it finds goes
+# to a scratch corpus, not the repo). Fails when any target crashes, leaks,
+# times out or runs out of memory; the input is kept as
+# OUT/<target>/crash-*, to commit under tests/fuzz/regressions/<target>/.
+# Prints each target's last libFuzzer stats line (execs, cov, ft).
+#   tests/fuzz/run.sh BUILD_DIR [SECONDS=60] [JOBS=1] [OUT=BUILD_DIR/fuzz-out]
+set -euo pipefail
+build=$(realpath "${1:?usage: run.sh BUILD_DIR [SECONDS] [JOBS] [OUT]}")
+seconds=${2:-60}
+jobs=${3:-1}
+out=${4:-$build/fuzz-out}
+here=$(realpath "$(dirname "$0")")
+targets=(fuzz_gguf fuzz_safetensors fuzz_llama2c fuzz_tokenizer_json fuzz_request)
+
+run_one() {
+  local t=$1 dir=$out/$1
+  rm -rf "$dir" && mkdir -p "$dir/corpus"
+  # One kernel thread: the fuzzers share the machine.
+  if OMP_NUM_THREADS=1 "$build/tests/fuzz/$t" -max_total_time="$seconds" -timeout=20 \
+       -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$dir/" \
+       "$dir/corpus" "$here/corpus/$t" >"$dir/log" 2>&1; then
+    echo "$t: ok, $(grep -E '^#[0-9]+' "$dir/log" | tail -1)"
+  else
+    echo "$t: FAILED (log $dir/log, input $(ls "$dir"/crash-* "$dir"/leak-* "$dir"/timeout-* \
+      "$dir"/oom-* 2>/dev/null | head -1))"
+    tail -40 "$dir/log"
+    return 1
+  fi
+}
+
+mkdir -p "$out"
+status=0
+pids=()
+for t in "${targets[@]}"; do
+  run_one "$t" &
+  pids+=($!)
+  if ((${#pids[@]} >= jobs)); then
+    wait "${pids[0]}" || status=1
+    pids=("${pids[@]:1}")
+  fi
+done
+for p in "${pids[@]}"; do wait "$p" || status=1; done
+exit $status
