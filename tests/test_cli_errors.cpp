@@ -4,6 +4,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <utility>
+#include <vector>
 
 #include "testutil.h"
 
@@ -85,6 +88,97 @@ TEST(CliErrors, TokenizerVocabMismatch) {
 }
 TEST(CliErrors, DenseOverflowDuringGeneration) {
   expect_error("generate -n 50 --policy dense --ctx 10 --ignore-eos", "dense cache is full");
+}
+
+// Issue 12: options that used to be taken silently or ignored.
+TEST(CliErrors, NegativeWindowIsNotTheDefault) {
+  const std::string text = " --no-progress --text " + stories_text();
+  expect_error("generate -n 1 --window -1", "--window");
+  expect_error("ppl --window -1" + text, "--window");
+  expect_error("sinks --policy sinks --window -1" + text, "--window");
+  expect_error("serve --window -1", "--window");
+  expect_error("ablate --window -1 --text " + stories_text(), "--window");
+  expect_error("train --mask sliding --window -1 -o " + sstest::temp_dir() + text, "--window");
+}
+
+TEST(CliErrors, PolicyOptionsThePolicyDoesNotUse) {
+  const std::string text = " --no-progress --text " + stories_text();
+  // sinks measures a dense cache by default: a window there would be ignored.
+  expect_error("sinks --window 0" + text, "--window does not apply to --policy dense");
+  expect_error("generate -n 1 --policy window --sinks 2", "--sinks applies to --policy sinks");
+  expect_error("generate -n 1 --policy sinks --ctx 100", "--ctx applies to --policy dense");
+  expect_error("generate -n 1 --policy dense --ctx 0", "--ctx");
+  expect_error("serve --ctx 100", "--ctx");
+}
+
+TEST(CliErrors, ThreadsAreCheckedTheSameEverywhere) {
+  const std::string out = " -o " + sstest::temp_dir() + " --text " + stories_text();
+  expect_error("train -t -1" + out, "--threads");
+  expect_error("train -t 5000" + out, "--threads");
+  expect_error("generate -n 1 -t -1", "--threads");
+  // info and convert run no kernels: -t would be ignored.
+  expect_error("info -t 2", "-t");
+}
+
+TEST(CliErrors, InfoDescribesTheTokenizerItIsGiven) {
+  expect_error("info --tokenizer /nonexistent/tok.bin", "/nonexistent/tok.bin");
+  expect_error("info --tokenizer " + sstest::asset("tokenizers/llama2/tokenizer.bin"), "32000");
+  auto r =
+      sstest::run_cli("info --json --tokenizer " + sstest::repo("models/stories260K/tok512.bin"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("tokenizer_tokens"), 512);
+  EXPECT_EQ(j.at("tokenizer_bos_id"), 1);
+  EXPECT_EQ(j.at("tokenizer_eos_id"), 2);
+}
+
+TEST(CliErrors, ConvertRefusesAnUnreadableTokenizer) {
+  const std::string out = sstest::temp_dir() + "/out.gguf";
+  expect_error("convert -o " + out + " --tokenizer /nonexistent/tok.bin", "/nonexistent/tok.bin");
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
+TEST(CliErrors, DirectoryAsTextFile) {
+  const std::string dir = sstest::temp_dir();
+  expect_error("ppl --text " + dir, dir + ": it is a directory");
+  expect_error("sinks --no-progress --text " + dir, dir + ": it is a directory");
+  expect_error("train -o " + dir + "/out --text " + dir, dir + ": it is a directory");
+}
+
+TEST(CliErrors, NumericOptionsOutOfRange) {
+  const std::string text = " --no-progress --text " + stories_text();
+  const std::string train = "train -o " + sstest::temp_dir() + text + " ";
+  for (const auto& [args, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"generate -n 0", "--max-tokens"},
+           {"generate -n 1 --seed -1", "--seed"},
+           {"ppl -n -1" + text, "--max-tokens"},
+           {"sinks --seed -1" + text, "--seed"},
+           {"sinks --mass-k 100 -T 64" + text, "--mass-k"},
+           {"ablate --filler-id -3 --text " + stories_text(), "--filler-id"},
+           {"ablate --filler x --filler-id 3 --text " + stories_text(), "--filler-id"},
+           {"serve -n 0", "--max-tokens"},
+           {"serve --max-cache -5", "--max-cache"},
+           {"serve --read-timeout 0", "--read-timeout"},
+           {"serve --timeout -1", "--timeout"},
+           {train + "--kv-heads -1", "--kv-heads"},
+           {train + "--hidden -1", "--hidden"},
+           {train + "--seed -1", "--seed"},
+           {train + "--warmup -1", "--warmup"},
+           {train + "--prefix 4", "--prefix applies only to --mask prefix"},
+           {train + "--window 4", "--window applies only to --mask sliding"},
+           {train + "--fixed-token 3", "--fixed-token applies only to --data-mode fixed"},
+           {train + "--random-positions 3", "--random-positions applies only"},
+       })
+    expect_error(args, needle);
+}
+
+TEST(CliErrors, TrainNamesAreTheConfigNames) {
+  // Positions, norms and activations parse through model/config.h's name
+  // lists, as config.json does: "none", not a second spelling.
+  const std::string train = "train -o " + sstest::temp_dir() + " --text " + stories_text() + " ";
+  expect_error(train + "--position nope", "supported: rope, alibi, learned, none");
+  expect_error(train + "--norm batchnorm", "supported: rmsnorm, layernorm");
+  expect_error(train + "--ffn tanh", "supported: swiglu, silu, gelu, gelu_tanh, relu");
 }
 
 TEST(Cli, HelpOnEveryCommand) {

@@ -8,6 +8,7 @@
 
 #include "analysis/ablation.h"
 #include "cli/common.h"
+#include "cli/options.h"
 #include "core/error.h"
 
 namespace ss::cli {
@@ -18,9 +19,10 @@ struct AblateOptions {
   std::string text_file;
   int64_t max_tokens = 4000;
   int sinks = 4;
-  int window = -1;  // -1: half the training context minus the sinks
+  int window = -1;  // not given: half the training context minus the sinks
   std::string filler = "\n";
-  int filler_id = -1;
+  int filler_id = -1;  // not given: the token of --filler
+  bool filler_given = false;
   bool no_bos = false;
   std::string json, csv_dir;
 };
@@ -36,7 +38,7 @@ int single_token(const Tokenizer& tok, const std::string& text) {
 
 void run(const AblateOptions& o) {
   check(!o.text_file.empty(), "--text FILE is required");
-  check(o.max_tokens >= 2, "--max-tokens must be >= 2, got ", o.max_tokens);
+  check(!o.filler_given || o.filler_id < 0, "give --filler or --filler-id, not both");
   check(!o.filler.empty() || o.filler_id >= 0, "--filler must not be empty");
   o.m.apply_threads();
   auto model = Model::load(o.m.model);
@@ -46,7 +48,6 @@ void run(const AblateOptions& o) {
   check_utf8(text, o.text_file);
   std::vector<int> ids = tok->encode(text, !o.no_bos);
   if (int64_t(ids.size()) > o.max_tokens) ids.resize(o.max_tokens);
-  check(o.window >= -1, "--window must be >= 0, got ", o.window);
   // By default S sinks + W past + the current token fill half the training context.
   const int window = o.window >= 0 ? o.window : std::max(0, c.max_seq_len / 2 - o.sinks - 1);
   const int filler = o.filler_id >= 0 ? o.filler_id : single_token(*tok, o.filler);
@@ -105,14 +106,18 @@ void add_ablate(CLI::App& app) {
   cmd->add_option("model", o->m.model, "Model path (same as -m)");
   cmd->add_option("--text", o->text_file, "UTF-8 text file to stream");
   cmd->add_option("-n,--max-tokens", o->max_tokens, "Stream this many tokens of the text")
-      ->capture_default_str();
-  cmd->add_option("--sinks", o->sinks, "Sink tokens S")->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(2));
+  cmd->add_option("--sinks", o->sinks, "Sink tokens S")->capture_default_str()->check(at_least(1));
   cmd->add_option("--window", o->window,
                   "Window W of past tokens: each token attends S + W + 1 (default: S + W + 1 "
-                  "fill half the training context); window-only uses a window of S + W");
+                  "fill half the training context); window-only uses a window of S + W")
+      ->check(at_least(0));
   cmd->add_option("--filler", o->filler,
-                  "Text of the one token that replaces the first S (default: a newline)");
-  cmd->add_option("--filler-id", o->filler_id, "Token id that replaces the first S");
+                  "Text of the one token that replaces the first S (default: a newline)")
+      ->each([o](const std::string&) { o->filler_given = true; });
+  cmd->add_option("--filler-id", o->filler_id, "Token id that replaces the first S")
+      ->check(at_least(0));
   cmd->add_flag("--no-bos", o->no_bos, "Do not put BOS first");
   cmd->add_option("--json", o->json, "Write the results as JSON");
   cmd->add_option("--csv-dir", o->csv_dir,

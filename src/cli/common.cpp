@@ -6,14 +6,16 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "cli/options.h"
 #include "core/error.h"
 
 namespace ss::cli {
 
-void ModelOptions::add(CLI::App* app) {
+void ModelOptions::add(CLI::App* app, bool with_threads) {
   app->add_option("-m,--model", model,
                   "Model: a llama2.c .bin file or a Hugging Face directory (config.json + "
                   "safetensors)")
@@ -21,8 +23,7 @@ void ModelOptions::add(CLI::App* app) {
   app->add_option("--tokenizer", tokenizer,
                   "Tokenizer file (tokenizer.model or llama2.c tokenizer.bin); default: the one "
                   "beside the model");
-  app->add_option("-t,--threads", threads, "Threads (default: all cores)")
-      ->check(CLI::Range(0, 1024));
+  if (with_threads) add_threads(app, threads, "Threads (default: all cores)");
 }
 
 void ModelOptions::apply_threads() const {
@@ -40,18 +41,30 @@ std::unique_ptr<Tokenizer> ModelOptions::load_tokenizer(const ModelConfig& c) co
 
 void PolicyOptions::add(CLI::App* app) {
   app->add_option("--policy", policy, "KV cache policy: dense, window, sinks or recompute")
-      ->capture_default_str();
-  app->add_option("--sinks", sinks, "Sink tokens S kept at the start (policy sinks)")
-      ->capture_default_str();
-  app->add_option("--window", window,
-                  "Window W: past tokens each token attends besides the sinks and itself, as "
-                  "StreamingLLM's recent_size (sinks: S + W + 1 attended; window: W + 1; "
-                  "recompute re-encodes W + 1; default: S + W + 1 fill the training context)");
-  app->add_option("--ctx", ctx, "Capacity of a dense cache (default: what the run needs)");
+      ->capture_default_str()
+      ->check(CLI::IsMember({"dense", "window", "sinks", "recompute"}));
+  sinks_opt_ = app->add_option("--sinks", sinks, "Sink tokens S kept at the start (policy sinks)")
+                   ->capture_default_str()
+                   ->check(at_least(0));
+  window_opt_ =
+      app->add_option("--window", window,
+                      "Window W: past tokens each token attends besides the sinks and itself, as "
+                      "StreamingLLM's recent_size (sinks: S + W + 1 attended; window: W + 1; "
+                      "recompute re-encodes W + 1; default: S + W + 1 fill the training context)")
+          ->check(at_least(0));
+  ctx_opt_ =
+      app->add_option("--ctx", ctx,
+                      "Capacity of a dense cache (policy dense; default: what the run needs)")
+          ->check(at_least(1));
 }
 
 CachePolicy PolicyOptions::make(const ModelConfig& c, int64_t needed) const {
-  check(window >= -1, "--window must be >= 0, got ", window);
+  check(!given(sinks_opt_) || policy == "sinks", "--sinks applies to --policy sinks only, not ",
+        policy);
+  check(!given(window_opt_) || policy != "dense",
+        "--window does not apply to --policy dense (its capacity is --ctx)");
+  check(!given(ctx_opt_) || policy == "dense", "--ctx applies to --policy dense only, not ", policy,
+        " (which holds S + W + 1 tokens)");
   const int s = policy == "sinks" ? sinks : 0;
   // By default S sinks + W past + the current token fill the training context.
   int w = window >= 0 ? window : std::max(0, c.max_seq_len - s - 1);
@@ -65,6 +78,9 @@ CachePolicy PolicyOptions::make(const ModelConfig& c, int64_t needed) const {
 }
 
 std::string read_file(const std::string& path) {
+  std::error_code ec;
+  check(!std::filesystem::is_directory(path, ec), "cannot read ", path,
+        ": it is a directory, not a file");
   std::ifstream f(path, std::ios::binary);
   check(bool(f), "cannot open ", path, ": ", std::strerror(errno));
   std::ostringstream os;

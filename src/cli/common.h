@@ -16,7 +16,8 @@ struct ModelOptions {
   std::string tokenizer;  // empty: the one beside the model
   int threads = 0;        // 0: all cores
 
-  void add(CLI::App* app);
+  // threads: whether the command runs kernels and so takes -t.
+  void add(CLI::App* app, bool threads = true);
   // Applies -t to OpenMP and OpenBLAS.
   void apply_threads() const;
   // The tokenizer for a model of config c; a one-line error when it has more
@@ -27,13 +28,17 @@ struct ModelOptions {
 struct PolicyOptions {
   std::string policy = "sinks";
   int sinks = 4;
-  int window = -1;  // -1: fill the training context
-  int ctx = 0;      // dense capacity; 0: what the run needs
+  int window = -1;  // not given: fill the training context
+  int ctx = 0;      // dense capacity; not given: what the run needs
 
   void add(CLI::App* app);
   // needed: the tokens a dense cache must hold when --ctx is not given
-  // (<= 0: unknown, which is an error for dense).
+  // (<= 0: unknown, which is an error for dense). --sinks, --window or --ctx
+  // given to a policy that does not use them is an error.
   CachePolicy make(const ModelConfig& c, int64_t needed) const;
+
+ private:
+  CLI::Option *sinks_opt_ = nullptr, *window_opt_ = nullptr, *ctx_opt_ = nullptr;
 };
 
 // Reads a whole file; one-line error naming it when it cannot be read.

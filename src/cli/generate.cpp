@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/common.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "model/sampler.h"
@@ -51,7 +52,8 @@ size_t held_back(const std::string& text, const std::vector<std::string>& stops)
 void run(const GenerateOptions& o) {
   o.m.apply_threads();
   o.s.validate();
-  check(o.max_tokens >= -1, "--max-tokens must be -1 (endless) or >= 0, got ", o.max_tokens);
+  check(o.max_tokens == -1 || o.max_tokens >= 1, "--max-tokens must be -1 (endless) or >= 1, got ",
+        o.max_tokens);
   std::string prompt = o.prompt;
   if (!o.prompt_given && !isatty(STDIN_FILENO))
     prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
@@ -147,7 +149,7 @@ void add_generate(CLI::App& app) {
   cmd->add_option("--top-k", o->s.top_k, "Keep the k most likely tokens; 0: off")
       ->capture_default_str();
   cmd->add_option("--top-p", o->s.top_p, "Nucleus sampling mass; 1: off")->capture_default_str();
-  cmd->add_option("-s,--seed", o->s.seed, "Random seed")->capture_default_str();
+  cmd->add_option("-s,--seed", o->s.seed, "Random seed")->capture_default_str()->check(at_least(0));
   cmd->add_flag("--no-bos", o->no_bos, "Do not start with the BOS token");
   cmd->add_flag("--ignore-eos", o->ignore_eos, "Keep going past EOS/BOS and end-of-turn tokens");
   cmd->add_flag("--chat", o->chat,

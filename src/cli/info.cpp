@@ -18,33 +18,13 @@
 namespace ss::cli {
 namespace {
 
-const char* position_name(const ModelConfig& c) {
-  switch (c.position) {
-    case PositionKind::Rope:
-      return c.rope_layout == RopeLayout::Interleaved ? "rope (interleaved pairs)"
-                                                      : "rope (rotate-half)";
-    case PositionKind::Alibi:
-      return "alibi";
-    case PositionKind::Learned:
-      return "learned absolute";
-    case PositionKind::None:
-      return "none";
-  }
-  return "?";
-}
-
-const char* activation_name(Activation a) {
-  switch (a) {
-    case Activation::SiLU:
-      return "silu";
-    case Activation::GELU:
-      return "gelu";
-    case Activation::GELUTanh:
-      return "gelu (tanh)";
-    case Activation::ReLU:
-      return "relu";
-  }
-  return "?";
+// Positions by model/config.h's name (as config.json spells them), with the
+// RoPE pairing.
+std::string position_name(const ModelConfig& c) {
+  std::string name = kPositionNames[int(c.position)];
+  if (c.position == PositionKind::Rope)
+    name += c.rope_layout == RopeLayout::Interleaved ? " (interleaved pairs)" : " (rotate-half)";
+  return name;
 }
 
 using Json = nlohmann::ordered_json;
@@ -67,9 +47,9 @@ void config_facts(const ModelConfig& c, Json& j) {
   j["head_dim"] = c.head_dim;
   j["vocab_size"] = c.vocab_size;
   j["training_context"] = c.max_seq_len;
-  j["norm"] = c.norm == NormKind::RMSNorm ? "rmsnorm" : "layernorm";
+  j["norm"] = kNormNames[int(c.norm)];
   j["norm_eps"] = shortest(c.norm_eps);
-  j["ffn"] = std::string(c.gated_ffn ? "gated " : "") + activation_name(c.act);
+  j["ffn"] = std::string(c.gated_ffn ? "gated " : "") + kActivationNames[int(c.act)];
   j["residual"] = c.parallel_residual ? "parallel" : "sequential";
   j["positions"] = position_name(c);
   j["tied_embeddings"] = c.tied_embeddings;
@@ -204,9 +184,24 @@ void print(const Json& j, bool json) {
   }
 }
 
+// --tokenizer: what the tokenizer file holds; a one-line error when it cannot
+// be read or has more tokens than the model's vocabulary (vocab; 0: unknown).
+void tokenizer_facts(const std::string& path, int64_t vocab, Json& j) {
+  if (path.empty()) return;
+  const auto tok = load_tokenizer(path);
+  check(vocab <= 0 || tok->vocab_size() <= vocab, path, ": tokenizer has ", tok->vocab_size(),
+        " tokens but the model only ", vocab);
+  j["tokenizer_file"] = path;
+  j["tokenizer_tokens"] = tok->vocab_size();
+  j["tokenizer_bos_id"] = tok->bos_id();
+  j["tokenizer_eos_id"] = tok->eos_id();
+}
+
 void run(const ModelOptions& o, bool json) {
   if (is_gguf(o.model)) {
-    print(gguf_facts(o.model), json);
+    Json j = gguf_facts(o.model);
+    tokenizer_facts(o.tokenizer, j.value("vocab_size", int64_t(0)), j);
+    print(j, json);
     return;
   }
   auto model = Model::load(o.model);
@@ -220,6 +215,7 @@ void run(const ModelOptions& o, bool json) {
             {"parameters", model->n_params()},
             {"dtypes", dtypes}};
   config_facts(c, j);
+  tokenizer_facts(o.tokenizer, c.vocab_size, j);
   print(j, json);
 }
 
@@ -230,7 +226,11 @@ void add_info(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   CLI::App* cmd =
       app.add_subcommand("info", "Describe a checkpoint: family, sizes, dtypes, quirks");
-  o->add(cmd);
+  o->add(cmd, false);
+  cmd->get_option("--tokenizer")
+      ->description(
+          "Also describe this tokenizer file (tokens, BOS and EOS ids), checked against "
+          "the model's vocabulary");
   cmd->add_option("model", o->model, "Model path (same as -m)");
   cmd->add_flag("--json", *json, "Print JSON");
   cmd->callback([o, json] { run(*o, *json); });

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "model/stream.h"
@@ -23,7 +24,6 @@ struct PplOptions {
 
 void run(const PplOptions& o) {
   check(o.text_file.empty() != o.ids_file.empty(), "give exactly one of --text or --ids");
-  check(o.max_tokens >= 0, "--max-tokens must be >= 0, got ", o.max_tokens);
   o.m.apply_threads();
   auto model = Model::load(o.m.model);
   const ModelConfig& c = model->config();
@@ -101,7 +101,8 @@ void add_ppl(CLI::App& app) {
   o->p.add(cmd);
   cmd->add_option("--text", o->text_file, "UTF-8 text file to score");
   cmd->add_option("--ids", o->ids_file, "File of whitespace-separated token ids to score");
-  cmd->add_option("-n,--max-tokens", o->max_tokens, "Score at most this many tokens; 0: all");
+  cmd->add_option("-n,--max-tokens", o->max_tokens, "Score at most this many tokens; 0: all")
+      ->check(at_least(0));
   cmd->add_option("--csv", o->csv, "Write per-token NLL to this CSV file");
   cmd->add_option("--json", o->json, "Write the summary JSON to this file too");
   cmd->add_flag("--no-bos", o->no_bos, "Do not put BOS first");

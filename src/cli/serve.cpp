@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cli/common.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "serve/server.h"
 
@@ -28,21 +29,15 @@ void run(ServeOptions& o) {
   check(o.p.policy == "sinks" || o.p.policy == "window",
         "serve: --policy must be sinks or window (a session's memory must stay constant), got '",
         o.p.policy, "'");
-  check(o.port >= 0 && o.port <= 65535, "--port must be in [0, 65535], got ", o.port);
-  check(o.s.max_sessions >= 1, "--max-sessions must be >= 1, got ", o.s.max_sessions);
-  check(o.s.max_body_bytes >= 1024, "--max-body must be >= 1024 bytes, got ", o.s.max_body_bytes);
-  check(o.s.max_tokens_limit >= 1 && o.s.default_max_tokens >= 0 &&
-            o.s.default_max_tokens <= o.s.max_tokens_limit,
-        "--max-tokens must be in [0, --max-tokens-limit]");
-  check(o.s.http_threads >= 2, "--http-threads must be >= 2, got ", o.s.http_threads);
-  check(o.s.request_timeout_s > 0, "--timeout must be > 0");
+  check(o.s.default_max_tokens <= o.s.max_tokens_limit, "--max-tokens (", o.s.default_max_tokens,
+        ") is over --max-tokens-limit (", o.s.max_tokens_limit, ")");
   o.m.apply_threads();
   o.s.request_threads = std::max(1, o.m.threads);
   auto model = Model::load(o.m.model);
   const ModelConfig& c = model->config();
   std::shared_ptr<const Tokenizer> tok = o.m.load_tokenizer(c);
-  const ChatTemplate tmpl = ChatTemplate::for_model(o.m.model, o.chat_template);
   o.s.policy = o.p.make(c, 0);
+  const ChatTemplate tmpl = ChatTemplate::for_model(o.m.model, o.chat_template);
   check(o.s.policy.capacity() <= o.s.max_cache_tokens, "cache S+W+1 = ", o.s.policy.capacity(),
         " is over --max-cache ", o.s.max_cache_tokens);
   o.s.model_id = !o.model_name.empty()
@@ -86,7 +81,9 @@ void add_serve(CLI::App& app) {
   cmd->add_option("MODEL", o->m.model, "Model (same as --model)");
   o->p.add(cmd);
   cmd->add_option("--host", o->host, "Address to listen on")->capture_default_str();
-  cmd->add_option("--port", o->port, "Port; 0: any free one")->capture_default_str();
+  cmd->add_option("--port", o->port, "Port; 0: any free one")
+      ->capture_default_str()
+      ->check(int_range(0, 65535));
   cmd->add_option("--model-name", o->model_name, "Model id in the API (default: the file name)");
   cmd->add_option(
          "--chat-template", o->chat_template,
@@ -94,23 +91,31 @@ void add_serve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--max-sessions", o->s.max_sessions,
                   "Sessions kept; beyond, the least recently used idle one is evicted")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1));
   cmd->add_option("--max-cache", o->s.max_cache_tokens, "Largest S+W a request may ask for")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1));
   cmd->add_option("--max-body", o->s.max_body_bytes, "Largest request body in bytes")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1024));
   cmd->add_option("-n,--max-tokens", o->s.default_max_tokens,
                   "Tokens per reply when a request does not say")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1));
   cmd->add_option("--max-tokens-limit", o->s.max_tokens_limit, "Most tokens a request may ask for")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1));
   cmd->add_option("--http-threads", o->s.http_threads, "Connections served at once")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(2));
   cmd->add_option("--timeout", o->s.request_timeout_s,
                   "Seconds a reply may run before it is cut (finish_reason length)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(positive());
   cmd->add_option("--read-timeout", o->s.read_timeout_s, "Seconds to receive a request")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1));
   cmd->callback([o] { run(*o); });
 }
 

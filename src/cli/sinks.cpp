@@ -8,6 +8,7 @@
 #include "analysis/capture.h"
 #include "analysis/sink_metric.h"
 #include "cli/common.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "plot/plot.h"
@@ -237,14 +238,12 @@ void plot_probes(const std::string& path, const ActivationProbes& p, const std::
 
 void run(const SinksOptions& o) {
   check(!o.text_file.empty(), "--text FILE is required");
-  check(o.tokens >= 2, "-T must be >= 2, got ", o.tokens);
-  check(o.samples >= 1, "--samples must be >= 1, got ", o.samples);
   check(o.metric.epsilon > 0 && o.metric.epsilon < 1, "--epsilon must be in (0, 1), got ",
         o.metric.epsilon);
   check(o.metric.max_k >= 1 && o.metric.max_k <= o.tokens, "--max-k must be in 1..T (", o.tokens,
         "), got ", o.metric.max_k);
-  check(o.metric.mass_k >= 1, "--mass-k must be >= 1, got ", o.metric.mass_k);
-  check(o.top_dims >= 1, "--top-dims must be >= 1, got ", o.top_dims);
+  check(o.metric.mass_k <= o.tokens, "--mass-k must be in 1..T (", o.tokens, "), got ",
+        o.metric.mass_k);
   for (const std::string* f : {&o.map, &o.head_map, &o.mass_plot, &o.probe_plot})
     if (!f->empty()) plot::check_image_path(*f);
   o.m.apply_threads();
@@ -314,14 +313,22 @@ void add_sinks(CLI::App& app) {
   o->p.add(cmd);
   cmd->add_option("--text", o->text_file, "UTF-8 text file the samples are drawn from");
   cmd->add_option("-T,--tokens", o->tokens, "Tokens per sample, BOS included")
-      ->capture_default_str();
-  cmd->add_option("--samples", o->samples, "Number of samples")->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Seed for the sample offsets")->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(2));
+  cmd->add_option("--samples", o->samples, "Number of samples")
+      ->capture_default_str()
+      ->check(at_least(1));
+  cmd->add_option("--seed", o->seed, "Seed for the sample offsets")
+      ->capture_default_str()
+      ->check(at_least(0));
   cmd->add_option("--epsilon", o->metric.epsilon, "Sink threshold on alpha_k, in (0, 1)")
       ->capture_default_str();
-  cmd->add_option("--max-k", o->metric.max_k, "Report k = 1..K")->capture_default_str();
+  cmd->add_option("--max-k", o->metric.max_k, "Report k = 1..K")
+      ->capture_default_str()
+      ->check(at_least(1));
   cmd->add_option("--mass-k", o->metric.mass_k, "Attention mass on the first N positions")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1));
   cmd->add_flag("--no-bos", o->no_bos, "Do not put BOS first in each sample");
   cmd->add_option("--json", o->json, "Write every alpha per (layer, head, k) as JSON");
   cmd->add_option("--csv", o->csv, "Write alpha per (layer, head, k) as CSV");
@@ -335,7 +342,8 @@ void add_sinks(CLI::App& app) {
   cmd->add_option("--probe-json", o->probe_json, "Write the probes per layer and position as JSON");
   cmd->add_option("--probe-plot", o->probe_plot, "Chart of the probes by position (.png or .svg)");
   cmd->add_option("--top-dims", o->top_dims, "Top |h| dimensions listed per layer")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1));
   cmd->add_flag("!--no-progress", o->progress, "Hide the progress bar");
   cmd->callback([o] { run(*o); });
 }

@@ -10,6 +10,7 @@
 
 #include "analysis/capture.h"
 #include "cli/common.h"
+#include "cli/options.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/json.h"
@@ -76,30 +77,12 @@ ModelConfig model_config(const TrainOptions& o, int vocab, int bos, int eos, int
   c.rope_theta = o.rope_theta;
   c.bos_id = bos;
   c.eos_id = eos;
-  if (o.position == "rope")
-    c.position = PositionKind::Rope;
-  else if (o.position == "nope")
-    c.position = PositionKind::None;
-  else if (o.position == "learned")
-    c.position = PositionKind::Learned;
-  else if (o.position == "alibi")
-    c.position = PositionKind::Alibi;
-  else
-    fail("unknown --position '", o.position, "' (supported: rope, nope, learned, alibi)");
-  if (o.norm == "rmsnorm")
-    c.norm = NormKind::RMSNorm;
-  else if (o.norm == "layernorm")
-    c.norm = NormKind::LayerNorm;
-  else
-    fail("unknown --norm '", o.norm, "' (supported: rmsnorm, layernorm)");
-  if (o.ffn == "swiglu")
-    c.act = Activation::SiLU, c.gated_ffn = true;
-  else if (o.ffn == "gelu")
-    c.act = Activation::GELU, c.gated_ffn = false;
-  else if (o.ffn == "relu")
-    c.act = Activation::ReLU, c.gated_ffn = false;
-  else
-    fail("unknown --ffn '", o.ffn, "' (supported: swiglu, gelu, relu)");
+  c.position = PositionKind(name_index(o.position, kPositionNames, "--position"));
+  c.norm = NormKind(name_index(o.norm, kNormNames, "--norm"));
+  // swiglu: a SiLU-gated FFN; any other activation name: an ungated one.
+  c.gated_ffn = o.ffn == "swiglu";
+  c.act = c.gated_ffn ? Activation::SiLU
+                      : Activation(name_index(o.ffn, kActivationNames, "--ffn", "swiglu"));
   // SwiGLU gets 8/3 d (rounded to 8) so that all three FFNs cost about 8 d^2.
   c.hidden_dim = o.hidden > 0 ? o.hidden : c.gated_ffn ? (8 * o.dim / 3 + 7) / 8 * 8 : 4 * o.dim;
   if (o.mask == "prefix") {
@@ -191,8 +174,15 @@ void run(TrainOptions& o, CLI::App* cmd) {
   if (!o.config_file.empty()) apply_config_file(cmd, o.config_file);  // writes into o
   check(!o.texts.empty(), "give training text with --text FILE (or in --config)");
   check(!o.out.empty(), "give an output directory with --out DIR (or in --config)");
-  check(o.log_every >= 1 && o.eval_every >= 0 && o.eval_samples >= 1 && o.save_every >= 0,
-        "--log-every and --eval-samples must be >= 1; --eval-every and --save-every >= 0");
+  // An option the chosen mask or data mode does not use is a mistake, not something to ignore.
+  auto only_with = [cmd](const char* opt, bool used, const char* what) {
+    check(!given(cmd->get_option(opt)) || used, opt, " applies only to ", what);
+  };
+  only_with("--prefix", o.mask == "prefix", "--mask prefix");
+  only_with("--window", o.mask == "sliding", "--mask sliding");
+  only_with("--fixed-token", o.data_mode == "fixed", "--data-mode fixed");
+  only_with("--fixed-position", o.data_mode == "fixed", "--data-mode fixed");
+  only_with("--random-positions", o.data_mode == "random", "--data-mode random");
   check(o.sink_eps > 0 && o.sink_eps < 1, "--sink-eps must be in (0, 1), got ", o.sink_eps);
   check(o.sink_k >= 1 && o.sink_k < o.ctx, "--sink-k must be in 1..ctx-1");
   check(o.schedule == "cosine" || o.schedule == "constant", "unknown --schedule '", o.schedule,
@@ -314,13 +304,18 @@ void add_train(CLI::App& app) {
   cmd->add_option("--config", o->config_file,
                   "JSON file of options (keys are the flag names without dashes); flags win");
   // Model.
-  cmd->add_option("--dim", o->dim, "Hidden size")->group("Model");
-  cmd->add_option("--layers", o->layers, "Layers")->group("Model");
-  cmd->add_option("--heads", o->heads, "Attention heads")->group("Model");
-  cmd->add_option("--kv-heads", o->kv_heads, "KV heads (0: as many as heads)")->group("Model");
+  cmd->add_option("--dim", o->dim, "Hidden size")->group("Model")->check(at_least(1));
+  cmd->add_option("--layers", o->layers, "Layers")->group("Model")->check(at_least(1));
+  cmd->add_option("--heads", o->heads, "Attention heads")->group("Model")->check(at_least(1));
+  cmd->add_option("--kv-heads", o->kv_heads, "KV heads (0: as many as heads)")
+      ->group("Model")
+      ->check(at_least(0));
   cmd->add_option("--hidden", o->hidden, "FFN size (0: 8/3 dim for swiglu, else 4 dim)")
-      ->group("Model");
-  cmd->add_option("--ctx", o->ctx, "Training context (tokens per sample)")->group("Model");
+      ->group("Model")
+      ->check(at_least(0));
+  cmd->add_option("--ctx", o->ctx, "Training context (tokens per sample)")
+      ->group("Model")
+      ->check(at_least(2));
   cmd->add_option("--attn-op", o->attn_op,
                   "softmax, softmax1, sigmoid, sigmoid_norm, elu1 or elu1_norm")
       ->group("Model");
@@ -332,17 +327,21 @@ void add_train(CLI::App& app) {
       ->group("Model");
   cmd->add_flag("--sink-token", o->sink_token, "Prepend a learnable sink token to every sample")
       ->group("Model");
-  cmd->add_option("--position", o->position, "rope, nope, learned or alibi")->group("Model");
-  cmd->add_option("--rope-theta", o->rope_theta, "RoPE base")->group("Model");
+  cmd->add_option("--position", o->position, "rope, alibi, learned or none")->group("Model");
+  cmd->add_option("--rope-theta", o->rope_theta, "RoPE base")->group("Model")->check(positive());
   cmd->add_option("--norm", o->norm, "rmsnorm or layernorm")->group("Model");
   cmd->add_flag("--post-norm", o->post_norm, "Post-norm instead of pre-norm")->group("Model");
-  cmd->add_option("--ffn", o->ffn, "swiglu, gelu or relu")->group("Model");
+  cmd->add_option("--ffn", o->ffn, "swiglu (SiLU-gated), or ungated relu, gelu, gelu_tanh or silu")
+      ->group("Model");
   cmd->add_option("--mask", o->mask, "causal, prefix or sliding")->group("Model");
-  cmd->add_option("--prefix", o->prefix, "Prefix length for --mask prefix")->group("Model");
+  cmd->add_option("--prefix", o->prefix, "Prefix length for --mask prefix")
+      ->group("Model")
+      ->check(at_least(1));
   cmd->add_option("--window", o->window,
                   "--mask sliding: W past tokens each token attends besides itself (as the cache "
                   "policies' --window; config.json stores the span W + 1)")
-      ->group("Model");
+      ->group("Model")
+      ->check(at_least(0));
   // Data.
   cmd->add_option("--text", o->texts, "Training text file(s)")->group("Data");
   cmd->add_option("--tokenizer", o->tokenizer,
@@ -354,9 +353,12 @@ void add_train(CLI::App& app) {
   cmd->add_option("--random-positions", o->random_positions,
                   "Positions that get a uniform random token (--data-mode random)")
       ->group("Data");
-  cmd->add_option("--fixed-token", o->fixed_token, "Token id for --data-mode fixed")->group("Data");
+  cmd->add_option("--fixed-token", o->fixed_token, "Token id for --data-mode fixed")
+      ->group("Data")
+      ->check(at_least(0));
   cmd->add_option("--fixed-position", o->fixed_position, "Position for --data-mode fixed")
-      ->group("Data");
+      ->group("Data")
+      ->check(at_least(0));
   // Optimisation.
   OptimOptions& p = o->opt;
   cmd->add_option("--lr", p.lr, "Peak learning rate")->group("Optimisation");
@@ -364,33 +366,44 @@ void add_train(CLI::App& app) {
       ->group("Optimisation");
   cmd->add_option("--schedule", o->schedule, "cosine or constant (after warmup)")
       ->group("Optimisation");
-  cmd->add_option("--warmup", p.warmup, "Linear warmup steps")->group("Optimisation");
+  cmd->add_option("--warmup", p.warmup, "Linear warmup steps")
+      ->group("Optimisation")
+      ->check(at_least(0));
   cmd->add_option("--beta1", p.beta1, "AdamW beta1")->group("Optimisation");
   cmd->add_option("--beta2", p.beta2, "AdamW beta2")->group("Optimisation");
   cmd->add_option("--adam-eps", p.eps, "AdamW epsilon")->group("Optimisation");
   cmd->add_option("--weight-decay", p.weight_decay, "Decoupled weight decay (matrices)")
       ->group("Optimisation");
   cmd->add_option("--clip", p.clip, "Global gradient-norm clip (0: off)")->group("Optimisation");
-  cmd->add_option("--batch", p.batch, "Samples per micro-batch")->group("Optimisation");
-  cmd->add_option("--accum", p.accum, "Micro-batches per step")->group("Optimisation");
-  cmd->add_option("--steps", p.steps, "Optimizer steps")->group("Optimisation");
+  cmd->add_option("--batch", p.batch, "Samples per micro-batch")
+      ->group("Optimisation")
+      ->check(at_least(1));
+  cmd->add_option("--accum", p.accum, "Micro-batches per step")
+      ->group("Optimisation")
+      ->check(at_least(1));
+  cmd->add_option("--steps", p.steps, "Optimizer steps")->group("Optimisation")->check(at_least(1));
   cmd->add_option("--seed", p.seed, "Seed of the initialisation and the data order")
-      ->group("Optimisation");
+      ->group("Optimisation")
+      ->check(at_least(0));
   // Output.
   cmd->add_option("-o,--out", o->out, "Output directory (checkpoints, log.jsonl)")->group("Output");
   cmd->add_flag("--resume", o->resume, "Continue from OUT/latest when it exists")->group("Output");
   cmd->add_option("--save-every", o->save_every, "Checkpoint every N steps (0: at the end)")
-      ->group("Output");
+      ->group("Output")
+      ->check(at_least(0));
   cmd->add_option("--log-every", o->log_every, "Log the training loss every N steps")
-      ->group("Output");
+      ->group("Output")
+      ->check(at_least(1));
   cmd->add_option("--eval-every", o->eval_every,
                   "Validation loss and Sink_k every N steps (0: never)")
-      ->group("Output");
+      ->group("Output")
+      ->check(at_least(0));
   cmd->add_option("--eval-samples", o->eval_samples, "Samples for validation and Sink_k")
-      ->group("Output");
+      ->group("Output")
+      ->check(at_least(1));
   cmd->add_option("--sink-eps", o->sink_eps, "Sink threshold epsilon")->group("Output");
-  cmd->add_option("--sink-k", o->sink_k, "Log Sink_1..Sink_k")->group("Output");
-  cmd->add_option("-t,--threads", o->threads, "Threads (0: all cores)")->group("Output");
+  cmd->add_option("--sink-k", o->sink_k, "Log Sink_1..Sink_k")->group("Output")->check(at_least(1));
+  add_threads(cmd, o->threads, "Threads (0: all cores)")->group("Output");
   cmd->add_flag("!--no-progress", o->progress, "No progress bar")->group("Output");
   cmd->callback([o, cmd] { run(*o, cmd); });
 }
