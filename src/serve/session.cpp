@@ -145,9 +145,14 @@ void Session::commit_chat(const std::string& reply) {
 void Session::feed(const int* ids, int n) {
   stream_.feed(ids, n, logits_.data(), false);
   last_token_ = ids[n - 1];
+  // The cache also holds the lead (the sink token, fed before the first
+  // token), so token i of the session is the cache's token lead + i.
+  const int lead = lead_tokens(stream_.model().config());
   std::lock_guard lk(view_mu_);
+  if (seen_ == 0 && lead > 0)
+    slot_tokens_[stream_.cache().slot(0)] = stream_.model().config().sink_token_id;
   for (int i = 0; i < n; ++i) {
-    newest_slot_ = stream_.cache().slot(seen_ + i);
+    newest_slot_ = stream_.cache().slot(lead + seen_ + i);
     slot_tokens_[newest_slot_] = ids[i];
   }
   seen_ += n;
@@ -203,8 +208,10 @@ CacheStats Session::stats() const {
   CacheStats s;
   s.n_seen = seen_;
   s.capacity = stream_.policy().capacity();
-  s.kept = int(std::min<int64_t>(seen_, s.capacity));
-  s.evicted = seen_ - s.kept;
+  // The cache holds the lead (sink token) too, once anything was fed.
+  const int64_t cached = seen_ > 0 ? seen_ + lead_tokens(stream_.model().config()) : 0;
+  s.kept = int(std::min<int64_t>(cached, s.capacity));
+  s.evicted = cached - s.kept;
   s.bytes = stream_.cache().bytes();
   return s;
 }
@@ -231,9 +238,12 @@ nlohmann::json Session::describe(const Tokenizer& tok) const {
                       {"busy", busy()},
                       {"idle_seconds", idle_seconds()}};
   nlohmann::json slots = nlohmann::json::array();
+  const int sink = stream_.model().config().sink_token_id;
   std::lock_guard lk(view_mu_);
   for (int id : slot_tokens_)
-    slots.push_back(id < 0 ? nlohmann::json() : nlohmann::json(tok.decode(-1, id)));
+    slots.push_back(id < 0       ? nlohmann::json()
+                    : id == sink ? nlohmann::json("<sink>")
+                                 : nlohmann::json(tok.decode(-1, id)));
   j["slots"] = std::move(slots);
   j["newest_slot"] = newest_slot_;
   j["rounds"] = rounds_;
