@@ -148,7 +148,8 @@ TEST(Kernels, AttentionWithAlibiAndSinkLogits) {
   const int slot_of[kept] = {4, 5, 0, 1, 2};
   KvView view{K.data(), V.data(), cap, seg, 2, kept};
   const float slopes[H] = {0.5f, 0.125f}, sinks[H] = {1.5f, -0.5f};
-  AttentionParams p{H, Hkv, hd, slopes, 0.25f, sinks};
+  AttentionParams p{H, Hkv, hd};
+  p.alibi_slopes = slopes, p.alibi_scale = 0.25f, p.sink_logits = sinks;
   const AttentionRow row{q.data(), q.data(), view, out.data()};
   be->attention(&row, 1, p, probs.data());
   for (int h = 0; h < H; ++h) {

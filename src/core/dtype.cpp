@@ -1,6 +1,8 @@
 #include "core/dtype.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 #include "core/error.h"
 #include "quant/quant.h"
@@ -26,6 +28,19 @@ const std::vector<DTypeTraits> kTypes = {
     {DType::Q6_K, "q6_k", 14, 256, 210, dequantize_q6_k, dot_q6_k, nullptr},
     {DType::IQ4_NL, "iq4_nl", 20, 32, 18, dequantize_iq4_nl, dot_iq4_nl, nullptr},
 };
+
+// SINKSTREAM_SIMD limits the kernels' target before main (see dtype.h).
+[[maybe_unused]] const bool kSimdFromEnv = [] {
+  const char* name = std::getenv("SINKSTREAM_SIMD");
+  if (!name || !*name) return false;
+  try {
+    limit_simd_target(name);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "sinkstream: error: SINKSTREAM_SIMD: %s\n", e.what());
+    std::exit(2);
+  }
+  return true;
+}();
 }  // namespace
 
 const std::vector<DTypeTraits>& all_dtypes() { return kTypes; }

@@ -75,8 +75,17 @@ inline const char* dtype_name(DType t) { return traits(t).name; }
 // Bytes for n elements (n a multiple of the type's block).
 inline size_t dtype_bytes(DType t, int64_t n) { return traits(t).bytes(n); }
 
-// The SIMD target the quantised kernels chose for this CPU ("AVX3_DL", "AVX2", ...).
+// The SIMD target that every run-time dispatched kernel (the weight types'
+// dots and dequantisation, ops/simd.h) chose for this CPU: "AVX3_DL"
+// (AVX-512 VNNI), "AVX3", "AVX2", "SSE4", "SSSE3", "NEON", "SVE", "SCALAR"...
 const char* simd_target();
+// The targets this binary has and this CPU runs, best first, in lower case
+// and comma-separated ("avx3_dl, avx3, avx2, sse4, ssse3, scalar").
+std::string simd_targets();
+// Dispatch no better than target `name` (one of simd_targets(), any case);
+// an ss::Error otherwise. SINKSTREAM_SIMD=name in the environment does this
+// at start-up (a bad name: one line on stderr, exit status 2).
+void limit_simd_target(std::string_view name);
 
 // The f32 reference for a dot product: the row dequantised, then a plain
 // float sum (tests and benchmarks compare the integer kernels with it).

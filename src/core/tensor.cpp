@@ -1,7 +1,5 @@
 #include "core/tensor.h"
 
-#include <immintrin.h>
-
 #include <cstring>
 #include <sstream>
 
@@ -23,8 +21,43 @@ std::string Tensor::shape_str() const {
   return os.str();
 }
 
-float f16_to_f32(uint16_t h) { return _cvtsh_ss(h); }
-uint16_t f32_to_f16(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
+// IEEE half <-> single in portable code (the SIMD kernels convert with
+// their target's instructions), as F16C does: exact widening, rounding to
+// nearest even, NaNs quietened with their payload kept.
+float f16_to_f32(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ffu;
+  uint32_t u;
+  if (exp == 0x1f) {
+    u = 0x7f800000 | (mant ? 0x400000 | mant << 13 : 0);
+  } else if (exp == 0) {  // zero or subnormal: mant * 2^-24, exact in float
+    const float f = float(mant) * 0x1p-24f;
+    std::memcpy(&u, &f, 4);
+  } else {
+    u = (exp + 112) << 23 | mant << 13;
+  }
+  u |= sign;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+uint16_t f32_to_f16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  const auto sign = uint16_t((u >> 16) & 0x8000);
+  u &= 0x7fffffff;
+  if (u > 0x7f800000) return uint16_t(sign | 0x7e00 | ((u >> 13) & 0x3ff));  // NaN
+  if (u >= 0x477ff000) return uint16_t(sign | 0x7c00);  // rounds past 65504: infinity
+  if (u < 0x38800000) {  // below 2^-14: subnormal; the float addition rounds to even
+    float a;
+    std::memcpy(&a, &u, 4);
+    a += 0.5f;
+    std::memcpy(&u, &a, 4);
+    return uint16_t(sign | (u - 0x3f000000));
+  }
+  u += 0xc8000fff + ((u >> 13) & 1);  // rebias the exponent, round to nearest even
+  return uint16_t(sign | (u >> 13));
+}
 
 uint16_t f32_to_bf16(float f) {
   uint32_t u;

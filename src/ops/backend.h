@@ -1,6 +1,6 @@
 // The kernels the model needs, behind one small interface. The model code
 // calls only these; a CUDA backend implements the same methods over device
-// buffers. CpuBackend (ops/cpu_backend.cpp) is the AVX2/FMA + OpenBLAS one;
+// buffers. CpuBackend (ops/cpu_backend.cpp) is the Highway (run-time SIMD) + OpenBLAS one;
 // the maths of each op is defined once, in ops/kernels.h. The *_backward
 // methods are the training pass: f32 weights and activations only.
 #pragma once

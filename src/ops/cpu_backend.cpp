@@ -1,6 +1,7 @@
-// CPU kernels: GEMV through each weight type's dot product (src/quant/) and
-// attention for decode, OpenBLAS sgemm for batched rows, OpenMP across output
-// rows and heads.
+// CPU kernels: GEMV through each weight type's dot product (src/quant/),
+// attention, norms, RoPE and activations (ops/simd.h), all dispatched per
+// SIMD target at run time; OpenBLAS sgemm for batched rows; OpenMP across
+// output rows and heads.
 #include <cblas.h>
 #include <omp.h>
 
@@ -114,13 +115,13 @@ class CpuBackend final : public Backend {
   void norm(NormKind kind, const float* x, const float* g, const float* b, float* y, int T, int dim,
             float eps) override {
     blocks(T, int64_t(T) * dim * 4, [&](int64_t lo, int64_t hi) {
-      norm_forward(kind, x + lo * dim, g, b, y + lo * dim, int(hi - lo), dim, eps);
+      simd::norm(kind, x + lo * dim, g, b, y + lo * dim, int(hi - lo), dim, eps);
     });
   }
 
   void rope(float* x, int n_heads, int hd, int rot, RopeLayout layout, const RopeAngles& a,
             bool inverse) override {
-    rope_rotate(x, n_heads, hd, rot, layout, a.cos, a.sin, inverse);
+    simd::rope(x, n_heads, hd, rot, layout, a.cos, a.sin, inverse);
   }
 
   void attention(const AttentionRow* rows, int n, const AttentionParams& ap,
@@ -145,7 +146,7 @@ class CpuBackend final : public Backend {
 
   void activation(Activation act, const float* g, const float* u, float* h, int64_t n) override {
     blocks(n, n * 16, [&](int64_t lo, int64_t hi) {
-      activation_forward(act, g + lo, u ? u + lo : nullptr, h + lo, hi - lo);
+      simd::activation(act, g + lo, u ? u + lo : nullptr, h + lo, hi - lo);
     });
   }
 

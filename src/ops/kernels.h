@@ -1,16 +1,16 @@
 // The maths of every op, forward and backward, templated on the scalar type.
-// CpuBackend instantiates them with float (with AVX2 dot/axpy underneath);
-// the gradient tests instantiate them with double and compare against finite
-// differences. Each op is defined once, here.
+// CpuBackend instantiates them with float (with the run-time dispatched
+// dot/axpy of ops/simd.h underneath, and calls that file's f32 norms, RoPE
+// and activations directly); the gradient tests instantiate them with double and compare against
+// finite differences. Each op is defined once, here.
 #pragma once
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
 #include "model/config.h"
+#include "ops/simd.h"
 
 namespace ss {
 
@@ -56,7 +56,6 @@ struct AttentionParamsT {
 };
 using AttentionParams = AttentionParamsT<float>;
 
-// Short dot products (head dims) and y += a x; AVX2 for float.
 // log sum_i exp(x_i) over n logits, stably, summed in double.
 inline double log_sum_exp(const float* x, int64_t n) {
   const float mx = *std::max_element(x, x + n);
@@ -69,27 +68,10 @@ inline double token_nll(const float* logits, int64_t n, int target) {
   return log_sum_exp(logits, n) - logits[target];
 }
 
-inline float dot(const float* a, const float* b, int n) {
-  int i = 0;
-  float s = 0;
-  if (n >= 8) {
-    __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(a), _mm256_loadu_ps(b));
-    for (i = 8; i + 8 <= n; i += 8)
-      acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    s = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-  }
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-inline void axpy(float a, const float* x, float* y, int n) {
-  int i = 0;
-  const __m256 aa = _mm256_set1_ps(a);
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(aa, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-  for (; i < n; ++i) y[i] += a * x[i];
-}
+// Short dot products (head dims) and y += a x: dispatched for float, scalar
+// for double (the reference of the gradient tests).
+inline float dot(const float* a, const float* b, int n) { return simd::dot(a, b, n); }
+inline void axpy(float a, const float* x, float* y, int n) { simd::axpy(a, x, y, n); }
 inline double dot(const double* a, const double* b, int n) {
   double s = 0;
   for (int i = 0; i < n; ++i) s += a[i] * b[i];

@@ -1,0 +1,225 @@
+// The f32 kernels of the ops (ops/simd.h), compiled for every Highway target
+// (foreach_target) and dispatched at run time. Short rows (head dims of 8
+// on a 16-lane target) finish on 4-lane vectors, then lane by lane.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/simd.cpp"
+// clang-format off
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+#include <hwy/contrib/math/math-inl.h>
+// clang-format on
+
+#include "ops/simd.h"
+
+#include <cmath>
+
+HWY_BEFORE_NAMESPACE();
+namespace ss::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Calls f(d, i) for the vectors of d over [0, n): full vectors, then 4
+// lanes, then one lane at a time.
+template <class F>
+HWY_INLINE void Steps(int64_t n, F& f) {
+  const hn::ScalableTag<float> d;
+  const hn::CappedTag<float, 4> d4;
+  const hn::CappedTag<float, 1> d1;
+  int64_t i = 0;
+  for (const auto L = int64_t(hn::Lanes(d)); i + L <= n; i += L) f(d, i);
+  for (const auto L = int64_t(hn::Lanes(d4)); i + L <= n; i += L) f(d4, i);
+  for (; i < n; ++i) f(d1, i);
+}
+
+template <class D>
+HWY_INLINE float DotPart(D d, const float* a, const float* b, int& i, int n) {
+  const int L = int(hn::Lanes(d));
+  auto a0 = hn::Zero(d), a1 = a0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    a0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), a0);
+    a1 = hn::MulAdd(hn::LoadU(d, a + i + L), hn::LoadU(d, b + i + L), a1);
+  }
+  for (; i + L <= n; i += L) a0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), a0);
+  return hn::GetLane(hn::SumOfLanes(d, hn::Add(a0, a1)));
+}
+
+float Dot(const float* a, const float* b, int n) {
+  int i = 0;
+  float s = DotPart(hn::ScalableTag<float>(), a, b, i, n);
+  if (n - i >= 4) s += DotPart(hn::CappedTag<float, 4>(), a, b, i, n);
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+struct AxpyStep {
+  float a;
+  const float* x;
+  float* y;
+  template <class D>
+  HWY_INLINE void operator()(D d, int64_t i) {
+    hn::StoreU(hn::MulAdd(hn::Set(d, a), hn::LoadU(d, x + i), hn::LoadU(d, y + i)), d, y + i);
+  }
+};
+
+void Axpy(float a, const float* x, float* y, int n) {
+  AxpyStep f{a, x, y};
+  Steps(n, f);
+}
+
+// sum_i x[i] - c, and sum_i (x[i] - c)^2, in double.
+template <bool kSquares>
+double SumDouble(const float* x, int n, double c) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> df;
+  const int L = int(hn::Lanes(dd));
+  const auto vc = hn::Set(dd, c);
+  auto acc = hn::Zero(dd);
+  int i = 0;
+  for (; i + L <= n; i += L) {
+    const auto v = hn::Sub(hn::PromoteTo(dd, hn::LoadU(df, x + i)), vc);
+    acc = kSquares ? hn::MulAdd(v, v, acc) : hn::Add(acc, v);
+  }
+  double s = hn::GetLane(hn::SumOfLanes(dd, acc));
+  for (; i < n; ++i) s += kSquares ? (x[i] - c) * (x[i] - c) : x[i] - c;
+  return s;
+}
+
+struct NormStep {
+  const float *x, *g, *b;
+  float* y;
+  float m, s;
+  template <class D>
+  HWY_INLINE void operator()(D d, int64_t i) {
+    const auto v = hn::Mul(hn::Mul(hn::Sub(hn::LoadU(d, x + i), hn::Set(d, m)), hn::Set(d, s)),
+                           hn::LoadU(d, g + i));
+    hn::StoreU(b ? hn::Add(v, hn::LoadU(d, b + i)) : v, d, y + i);
+  }
+};
+
+void Norm(NormKind kind, const float* x, const float* g, const float* b, float* y, int T, int dim,
+          float eps) {
+  for (int t = 0; t < T; ++t, x += dim, y += dim) {
+    const double mean = kind == NormKind::LayerNorm ? SumDouble<false>(x, dim, 0) / dim : 0;
+    const double ss = SumDouble<true>(x, dim, mean);
+    NormStep f{x, g, b, y, float(mean), float(1.0 / std::sqrt(ss / dim + eps))};
+    Steps(dim, f);
+  }
+}
+
+// (v0, v1) -> (v0 c - v1 s, v0 s + v1 c) on pairs split apart (rotate-half)
+// or interleaved.
+struct RopeStep {
+  float *x0, *x1;  // x1 unused when interleaved
+  const float *cos, *sin;
+  bool interleaved, inverse;
+  template <class D>
+  HWY_INLINE void operator()(D d, int64_t i) {
+    const auto c = hn::LoadU(d, cos + i), s0 = hn::LoadU(d, sin + i);
+    const auto s = inverse ? hn::Neg(s0) : s0;
+    hn::Vec<D> v0, v1;
+    if (interleaved) {
+      hn::LoadInterleaved2(d, x0 + 2 * i, v0, v1);
+    } else {
+      v0 = hn::LoadU(d, x0 + i), v1 = hn::LoadU(d, x1 + i);
+    }
+    const auto r0 = hn::Sub(hn::Mul(v0, c), hn::Mul(v1, s));
+    const auto r1 = hn::Add(hn::Mul(v0, s), hn::Mul(v1, c));
+    if (interleaved) {
+      hn::StoreInterleaved2(r0, r1, d, x0 + 2 * i);
+    } else {
+      hn::StoreU(r0, d, x0 + i), hn::StoreU(r1, d, x1 + i);
+    }
+  }
+};
+
+void Rope(float* x, int n_heads, int hd, int rot, RopeLayout layout, const float* cos,
+          const float* sin, bool inverse) {
+  const int half = rot / 2;
+  const bool inter = layout == RopeLayout::Interleaved;
+  for (int h = 0; h < n_heads; ++h, x += hd) {
+    RopeStep f{x, x + half, cos, sin, inter, inverse};
+    Steps(half, f);
+  }
+}
+
+// erfc(z) for z >= 0 with a relative error below 1.2e-7 (Numerical Recipes'
+// erfcc, Chebyshev fit): t exp(-z^2 + P(t)), t = 1 / (1 + z/2).
+template <class D, class V>
+HWY_INLINE V Erfc(D d, V z) {
+  const V t = hn::Div(hn::Set(d, 1.0f), hn::MulAdd(z, hn::Set(d, 0.5f), hn::Set(d, 1.0f)));
+  static constexpr float kP[] = {0.17087277f, -0.82215223f, 1.48851587f, -1.13520398f,
+                                 0.27886807f, -0.18628806f, 0.09678418f, 0.37409196f,
+                                 1.00002368f, -1.26551223f};
+  V p = hn::Set(d, kP[0]);
+  for (size_t k = 1; k < sizeof(kP) / sizeof(kP[0]); ++k) p = hn::MulAdd(p, t, hn::Set(d, kP[k]));
+  return hn::Mul(t, hn::Exp(d, hn::Sub(p, hn::Mul(z, z))));
+}
+
+template <class D, class V>
+HWY_INLINE V Activate(D d, Activation act, V x) {
+  const V one = hn::Set(d, 1.0f), half = hn::Set(d, 0.5f);
+  switch (act) {
+    case Activation::SiLU: {  // x sigmoid(x), with e = exp(-|x|) <= 1
+      const V e = hn::Exp(d, hn::Neg(hn::Abs(x)));
+      const V sg = hn::Div(hn::IfThenElse(hn::Lt(x, hn::Zero(d)), e, one), hn::Add(one, e));
+      return hn::Mul(x, sg);
+    }
+    case Activation::GELU: {  // x/2 (1 + erf(x/sqrt2)) = x/2 erfc(-x/sqrt2)
+      const V z = hn::Mul(x, hn::Set(d, float(M_SQRT1_2)));
+      const V c = Erfc(d, hn::Abs(z));
+      return hn::Mul(hn::Mul(half, x),
+                     hn::IfThenElse(hn::Lt(z, hn::Zero(d)), c, hn::Sub(hn::Set(d, 2.0f), c)));
+    }
+    case Activation::GELUTanh: {
+      const V x3 = hn::Mul(hn::Mul(x, x), x);
+      const V u =
+          hn::Mul(hn::Set(d, 0.7978845608028654f), hn::MulAdd(hn::Set(d, 0.044715f), x3, x));
+      return hn::Mul(hn::Mul(half, x), hn::Add(one, hn::Tanh(d, u)));
+    }
+    case Activation::ReLU:
+      return hn::IfThenElseZero(hn::Gt(x, hn::Zero(d)), x);
+  }
+  return x;
+}
+
+struct ActivationStep {
+  Activation act;
+  const float *g, *u;
+  float* h;
+  template <class D>
+  HWY_INLINE void operator()(D d, int64_t i) {
+    const auto a = Activate(d, act, hn::LoadU(d, g + i));
+    hn::StoreU(u ? hn::Mul(a, hn::LoadU(d, u + i)) : a, d, h + i);
+  }
+};
+
+void ActivationRow(Activation act, const float* g, const float* u, float* h, int64_t n) {
+  ActivationStep f{act, g, u, h};
+  Steps(n, f);
+}
+
+}  // namespace ss::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace ss::simd {
+HWY_EXPORT(Dot);
+HWY_EXPORT(Axpy);
+HWY_EXPORT(Norm);
+HWY_EXPORT(Rope);
+HWY_EXPORT(ActivationRow);
+
+float dot(const float* a, const float* b, int n) { return HWY_DYNAMIC_DISPATCH(Dot)(a, b, n); }
+void axpy(float a, const float* x, float* y, int n) { HWY_DYNAMIC_DISPATCH(Axpy)(a, x, y, n); }
+void norm(NormKind kind, const float* x, const float* g, const float* b, float* y, int T, int dim,
+          float eps) {
+  HWY_DYNAMIC_DISPATCH(Norm)(kind, x, g, b, y, T, dim, eps);
+}
+void rope(float* x, int n_heads, int hd, int rot, RopeLayout layout, const float* cos,
+          const float* sin, bool inverse) {
+  HWY_DYNAMIC_DISPATCH(Rope)(x, n_heads, hd, rot, layout, cos, sin, inverse);
+}
+void activation(Activation act, const float* g, const float* u, float* h, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(ActivationRow)(act, g, u, h, n);
+}
+}  // namespace ss::simd
+#endif
