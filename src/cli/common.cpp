@@ -41,8 +41,7 @@ std::unique_ptr<Tokenizer> ModelOptions::load_tokenizer(const ModelConfig& c) co
 
 void PolicyOptions::add(CLI::App* app) {
   app->add_option("--policy", policy, "KV cache policy: dense, window, sinks or recompute")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"dense", "window", "sinks", "recompute"}));
+      ->capture_default_str();
   sinks_opt_ = app->add_option("--sinks", sinks, "Sink tokens S kept at the start (policy sinks)")
                    ->capture_default_str()
                    ->check(at_least(0));
@@ -59,16 +58,18 @@ void PolicyOptions::add(CLI::App* app) {
 }
 
 CachePolicy PolicyOptions::make(const ModelConfig& c, int64_t needed) const {
-  check(!given(sinks_opt_) || policy == "sinks", "--sinks applies to --policy sinks only, not ",
-        policy);
-  check(!given(window_opt_) || policy != "dense",
+  // The name as cache/policy.cpp parses it (a one-line error listing the policies).
+  const PolicyKind kind = CachePolicy::make(policy, 0, 1).kind;
+  check(!given(sinks_opt_) || kind == PolicyKind::Sinks,
+        "--sinks applies to --policy sinks only, not ", policy);
+  check(!given(window_opt_) || kind != PolicyKind::Dense,
         "--window does not apply to --policy dense (its capacity is --ctx)");
-  check(!given(ctx_opt_) || policy == "dense", "--ctx applies to --policy dense only, not ", policy,
-        " (which holds S + W + 1 tokens)");
-  const int s = policy == "sinks" ? sinks : 0;
+  check(!given(ctx_opt_) || kind == PolicyKind::Dense, "--ctx applies to --policy dense only, not ",
+        policy, " (which holds S + W + 1 tokens)");
+  const int s = kind == PolicyKind::Sinks ? sinks : 0;
   // By default S sinks + W past + the current token fill the training context.
   int w = window >= 0 ? window : std::max(0, c.max_seq_len - s - 1);
-  if (policy == "dense") {
+  if (kind == PolicyKind::Dense) {
     check(ctx > 0 || needed > 0, "policy dense needs --ctx N (the stream has no known length)");
     check(needed <= CachePolicy::kMaxTokens || ctx > 0, "policy dense: ", needed,
           " tokens is over the limit of ", CachePolicy::kMaxTokens);
