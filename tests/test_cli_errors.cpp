@@ -157,6 +157,8 @@ TEST(CliErrors, NumericOptionsOutOfRange) {
            {"ablate --filler-id -3 --text " + stories_text(), "--filler-id"},
            {"ablate --filler x --filler-id 3 --text " + stories_text(), "--filler-id"},
            {"serve -n 0", "--max-tokens"},
+           {"plot -o x.png --smooth 0 a.csv", "--smooth: must be >= 1, got 0"},
+           {"plot -o x.png --width 100 a.csv", "--width: must be in 300..8000, got 100"},
            {"serve --max-cache -5", "--max-cache"},
            {"serve --read-timeout 0", "--read-timeout"},
            {"serve --timeout -1", "--timeout"},

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cli/common.h"
+#include "cli/options.h"
 #include "core/error.h"
 
 namespace ss::cli {
@@ -198,15 +199,15 @@ void add_plot(CLI::App& app) {
       ->allow_extra_args(false);
   cmd->add_option("--smooth", o->smooth,
                   "Average over the last N points (default: 50 tokens for NLL, 1 for logs)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   cmd->add_option("--title", o->title, "Figure title");
   cmd->add_flag("--log-y", o->log_y, "Logarithmic NLL/loss axis");
   cmd->add_option("--width", o->width, "Image width")
       ->capture_default_str()
-      ->check(CLI::Range(300, 8000));
+      ->check(int_range(300, 8000));
   cmd->add_option("--height", o->height, "Image height")
       ->capture_default_str()
-      ->check(CLI::Range(200, 8000));
+      ->check(int_range(200, 8000));
   cmd->callback([o] { run(*o); });
 }
 
