@@ -11,10 +11,11 @@ against llama.cpp can say which part of a difference is whose.
     python3 tests/reference/numpy_gemma3.py            # 512, then 2000 tokens
     python3 tests/reference/numpy_gemma3.py 512        # only gemma3_austen512_f64.json
     python3 tests/reference/numpy_gemma3.py --exact 2000   # skip the emulated pass
+    python3 tests/reference/numpy_gemma3.py --split 512    # also each emulated effect alone
 
 Output gemma3_austen{512,2000}_f64.json: {"source", "model", "model_sha256",
 "mean_nll", "ids": [N], "nll": [N-1], "top1": [N-1], "top1_margin": [N-1],
-"vs_llamacpp": {...}} with nll, top1 and top1_margin defined as in
+"vs_llamacpp": {...}, "emulated_mean_nll"} with nll, top1 and top1_margin defined as in
 gemma3_austen512.json, for the exact float64 model, and a summary of the
 differences from llama.cpp's file with the same N, for the exact model
 ("exact vs ...") and, unless --exact, for a second pass that emulates
@@ -28,7 +29,9 @@ llama.cpp's CPU numerics ("emulated vs ..."):
     attention off: K.Q takes Q in f16, V.P takes P in f16);
   - GELU through ggml's f16 table (GGML_GELU_FP16): gelu(x) = f16(gelu(f16(x)))
     for -10 < x < 10, as ggml_vec_geglu_f32 does.
-Everything else stays float64 in both passes.
+Everything else stays float64 in both passes. With --split, three more
+passes apply each of those effects alone ("emulated[act]", "emulated[kv]",
+"emulated[gelu]" vs the llama.cpp file and vs the exact model).
 
 The model, as llama.cpp's gemma3 graph (src/models/gemma3.cpp) computes it:
   x = token_embd[id] * sqrt(n_embd)                       (n_embd = 640)
@@ -112,8 +115,10 @@ def load():
     return path, meta, W, types
 
 
-def forward(ids, meta, W, types, emulate):
-    """Returns nll[N-1], top1[N-1], top1_margin[N-1] for the token ids."""
+def forward(ids, meta, W, types, emulate=()):
+    """Returns nll[N-1], top1[N-1], top1_margin[N-1] for the token ids; emulate
+    names the llama.cpp roundings to apply: "act" (8-bit matmul inputs), "kv"
+    (f16 q, k, v and softmax probabilities), "gelu" (ggml's f16 GELU table)."""
     n_layer = meta["gemma3.block_count"]
     n_head = meta["gemma3.attention.head_count"]
     n_kv = meta["gemma3.attention.head_count_kv"]
@@ -148,7 +153,7 @@ def forward(ids, meta, W, types, emulate):
     mask_local = np.where((dpos >= 0) & (dpos < n_swa), 0.0, -np.inf)
 
     def act(a, wname):  # the activation rounding llama.cpp applies for this weight's type
-        if not emulate:
+        if "act" not in emulate:
             return a
         t = types[wname]
         if t in (T.Q4_K, T.Q6_K):
@@ -159,11 +164,11 @@ def forward(ids, meta, W, types, emulate):
     def mm(a, wname):
         return act(a, wname) @ W[wname].T
 
-    kv = f16 if emulate else (lambda a: a)
+    kv = f16 if "kv" in emulate else (lambda a: a)
 
     def gelu(g):
         y = 0.5 * g * (1 + np.tanh(np.sqrt(2 / np.pi) * (g + 0.044715 * g ** 3)))
-        if emulate:  # ggml's GELU table is indexed by f16(x) and holds f16 values
+        if "gelu" in emulate:  # ggml's GELU table is indexed by f16(x) and holds f16 values
             y = np.where(g <= -10, 0.0, np.where(g >= 10, g, f16(0.5 * f16(g) * (1 + np.tanh(
                 np.sqrt(2 / np.pi) * (f16(g) + 0.044715 * f16(g) ** 3))))))
         return y
@@ -214,19 +219,24 @@ def summary(ref_nll, ref_top1, nll, top1):
             "top1_agreement": round(float(np.mean(np.asarray(ref_top1) == top1)), 6)}
 
 
-def run(n_tokens, path, meta, W, types, sha, emulate):
+def run(n_tokens, path, meta, W, types, sha, emulate, split):
     ref_name = f"gemma3_austen{n_tokens}.json"
     ref = json.load(open(os.path.join(OUT, ref_name)))
     ids = ref["ids"]
     assert len(ids) == n_tokens
-    nll, top1, margin = forward(ids, meta, W, types, False)
+    nll, top1, margin = forward(ids, meta, W, types)
     print(f"N={n_tokens} exact mean nll {nll.mean():.5f} (llama.cpp {ref['mean_nll']:.5f})", flush=True)
     cmp = {f"exact vs {ref_name}": summary(ref["nll"], ref["top1"], nll, top1)}
+    emu_mean = None
     if emulate:
-        emu_nll, emu_top1, _ = forward(ids, meta, W, types, True)
+        emu_nll, emu_top1, _ = forward(ids, meta, W, types, ("act", "kv", "gelu"))
         cmp[f"emulated vs {ref_name}"] = summary(ref["nll"], ref["top1"], emu_nll, emu_top1)
         cmp["exact vs emulated"] = summary(nll, top1, emu_nll, emu_top1)
-        cmp["emulated mean_nll"] = float(emu_nll.mean())
+        emu_mean = float(emu_nll.mean())
+    for effect in ("act", "kv", "gelu") if split else ():
+        e_nll, e_top1, _ = forward(ids, meta, W, types, (effect,))
+        cmp[f"emulated[{effect}] vs {ref_name}"] = summary(ref["nll"], ref["top1"], e_nll, e_top1)
+        cmp[f"exact vs emulated[{effect}]"] = summary(nll, top1, e_nll, e_top1)
     for k, c in cmp.items():
         print(f"  {k}: {c}", flush=True)
     lines = {
@@ -235,6 +245,7 @@ def run(n_tokens, path, meta, W, types, sha, emulate):
         "model": NAME, "model_sha256": sha, "mean_nll": float(nll.mean()),
         "ids": ids, "nll": [float(f"{v:.9g}") for v in nll], "top1": [int(v) for v in top1],
         "top1_margin": [float(f"{v:.6g}") for v in margin], "vs_llamacpp": cmp,
+        "emulated_mean_nll": emu_mean,
     }
     with open(os.path.join(OUT, f"gemma3_austen{n_tokens}_f64.json"), "w") as f:
         f.write("{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in lines.items()) + "\n}\n")
@@ -243,11 +254,12 @@ def run(n_tokens, path, meta, W, types, sha, emulate):
 def main():
     args = sys.argv[1:]
     emulate = "--exact" not in args
-    sizes = [int(a) for a in args if a != "--exact"] or [512, 2000]
+    split = "--split" in args
+    sizes = [int(a) for a in args if not a.startswith("--")] or [512, 2000]
     path, meta, W, types = load()
     sha = hashlib.sha256(open(path, "rb").read()).hexdigest()
     for n_tokens in sizes:
-        run(n_tokens, path, meta, W, types, sha, emulate)
+        run(n_tokens, path, meta, W, types, sha, emulate, split)
 
 
 if __name__ == "__main__":
