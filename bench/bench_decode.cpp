@@ -41,7 +41,7 @@ struct Options {
   int threads = 0;
   std::vector<std::string> sections;
   std::string model = SINKSTREAM_DEFAULT_MODEL;
-  std::string text = SHARED_ASSETS "/text/tinystories_val_sample.txt";
+  std::string text = TEST_DATA "/text/tinystories.txt";
   bool wants(const std::string& s) const {
     return sections.empty() || std::find(sections.begin(), sections.end(), s) != sections.end();
   }

@@ -158,7 +158,7 @@ TEST(Analysis, MetricRowNormalisesWeights) {
 }
 
 std::vector<int> stories_ids(size_t n, size_t offset = 0) {
-  std::ifstream f(sstest::asset("text/tinystories_val_sample.txt"));
+  std::ifstream f(sstest::asset("text/tinystories.txt"));
   std::string text(40000, '\0');
   f.read(text.data(), text.size());
   text.resize(f.gcount());
@@ -275,7 +275,7 @@ using sstest::slurp;
 TEST(SinksCli, TableJsonCsvAndFigures) {
   const std::string d = sstest::temp_dir();
   auto r = sstest::run_cli("sinks --no-progress --samples 10 -T 32 --text " +
-                           sstest::asset("text/tinystories_val_sample.txt") + " --json " + d +
+                           sstest::asset("text/tinystories.txt") + " --json " + d +
                            "/s.json --csv " + d + "/s.csv --map " + d + "/map.png --head-map " + d +
                            "/heads.svg --mass-plot " + d + "/mass.png --probe-plot " + d +
                            "/probes.png --probe-json " + d + "/probes.json");
@@ -300,9 +300,9 @@ TEST(SinksCli, TableJsonCsvAndFigures) {
 
 TEST(SinksCli, AblateReportsThreePerplexities) {
   const std::string d = sstest::temp_dir();
-  auto r = sstest::run_cli("ablate -n 600 --window 60 --text " +
-                           sstest::asset("text/tinystories_val_sample.txt") + " --json " + d +
-                           "/a.json --csv-dir " + d);
+  auto r =
+      sstest::run_cli("ablate -n 600 --window 60 --text " + sstest::asset("text/tinystories.txt") +
+                      " --json " + d + "/a.json --csv-dir " + d);
   ASSERT_EQ(r.status, 0) << r.err;
   const auto j = nlohmann::json::parse(slurp(d + "/a.json"));
   ASSERT_EQ(j["runs"].size(), 3u);

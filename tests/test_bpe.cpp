@@ -172,11 +172,12 @@ TEST(GgufVocab, LlamaSpmMatchesSentencePieceOnBooks) {
   EXPECT_EQ(spm_gguf().bos_id(), 1);
   EXPECT_EQ(spm_gguf().eos_id(), 2);
   EXPECT_EQ(spm_gguf().decode(5, 2), "");  // control tokens have no text
-  for (const char* book : {"text/kjv.txt", "text/austen_all.txt"}) {
+  // Every 100th line: every 10th of the books' every-10th-line samples.
+  for (const char* book : {"text/kjv_every10.txt", "text/austen_every10.txt"}) {
     std::istringstream lines(slurp(asset(book)));
     int n = 0;
     for (std::string line; std::getline(lines, line); ++n) {
-      if (n % 100 != 0) continue;
+      if (n % 10 != 0) continue;
       std::vector<int> ids = llama_model().encode(line, true);
       ASSERT_EQ(spm_gguf().encode(line, true), ids) << book << ":" << n + 1 << ": " << line;
       ASSERT_EQ(decode_all(spm_gguf(), std::vector<int>(ids.begin() + 1, ids.end()), 1), line);
@@ -245,13 +246,14 @@ TEST(GgufVocab, NoPreTokenizerIsLlamaCppsDefault) {
 }
 
 TEST(BpeTokenizer, NeoxJsonMatchesGgufOnBooks) {
-  // Every 20th line of each text (a few hundred each), and one long chunk.
+  // Every 20th line of each text (every 2nd of its every-10th-line sample; a
+  // few hundred each), and one long chunk.
   for (const char* book :
-       {"text/kjv.txt", "text/austen_all.txt", "text/tinystories_val_sample.txt"}) {
+       {"text/kjv_every10.txt", "text/austen_every10.txt", "text/tinystories_every10.txt"}) {
     std::istringstream lines(slurp(asset(book)));
     int n = 0, checked = 0;
     for (std::string line; std::getline(lines, line) && checked < 400; ++n) {
-      if (n % 20 != 0) continue;
+      if (n % 2 != 0) continue;
       ++checked;
       std::vector<int> ids = neox_json().encode(line, false);
       ASSERT_EQ(mpt_gguf().encode(line, false), ids) << book << ":" << n + 1 << ": " << line;
@@ -259,7 +261,7 @@ TEST(BpeTokenizer, NeoxJsonMatchesGgufOnBooks) {
     }
     EXPECT_EQ(checked, 400) << book;
   }
-  std::string text = slurp(asset("text/austen_all.txt")).substr(100000, 50000);
+  std::string text = slurp(asset("text/austen_150k.txt")).substr(100000, 50000);
   std::vector<int> ids = neox_json().encode(text, false);
   EXPECT_EQ(mpt_gguf().encode(text, false), ids);
   EXPECT_EQ(decode_all(neox_json(), ids, -1), text);

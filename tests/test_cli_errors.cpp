@@ -12,7 +12,7 @@
 
 namespace {
 
-std::string stories_text() { return sstest::asset("text/tinystories_val_sample.txt"); }
+std::string stories_text() { return sstest::asset("text/tinystories.txt"); }
 
 void expect_error(const std::string& args, const std::string& needle,
                   const std::string& input = "") {

@@ -38,13 +38,13 @@ TEST(Stories260K, Greedy200MatchesLlama2cRunC) {
     tok = greedy.sample(logits.data(), 512);
     out.push_back(tok);
   }
-  EXPECT_EQ(out, read_ids(sstest::asset("models/stories260K/greedy_200_ids.txt")));
+  EXPECT_EQ(out, read_ids(sstest::asset("stories260K/greedy_200_ids.txt")));
 }
 
 TEST(Stories260K, CliGreedyTextMatchesExpected) {
   auto r = sstest::run_cli("generate --temperature 0 -n 200 -p ''");
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(r.out, slurp(sstest::asset("models/stories260K/greedy_200_expected.txt")));
+  EXPECT_EQ(r.out, slurp(sstest::asset("stories260K/greedy_200_expected.txt")));
 }
 
 TEST(Stories260K, Llama2cAndSafetensorsGiveTheSameLogits) {
@@ -56,8 +56,7 @@ TEST(Stories260K, Llama2cAndSafetensorsGiveTheSameLogits) {
   Stream sa(a, *be, CachePolicy::make("dense", 0, 300));
   Stream sb(b, *be, CachePolicy::make("dense", 0, 300));
   auto tok = find_tokenizer(sstest::kStoriesBin);
-  auto ids =
-      tok->encode(slurp(sstest::asset("text/tinystories_val_sample.txt")).substr(0, 1200), true);
+  auto ids = tok->encode(slurp(sstest::asset("text/tinystories.txt")).substr(0, 1200), true);
   ids.resize(300);
   std::vector<float> la(ids.size() * 512), lb(ids.size() * 512);
   sa.feed(ids.data(), int(ids.size()), la.data(), true);
@@ -69,7 +68,7 @@ TEST(Stories260K, Llama2cAndSafetensorsGiveTheSameLogits) {
 
 double ppl(const std::string& policy_args) {
   auto r = sstest::run_cli("ppl --no-progress -n 4000 --text " +
-                           sstest::asset("text/tinystories_val_sample.txt") + " " + policy_args);
+                           sstest::asset("text/tinystories.txt") + " " + policy_args);
   EXPECT_EQ(r.status, 0) << r.err;
   return nlohmann::json::parse(r.out).at("ppl").get<double>();
 }
@@ -85,8 +84,8 @@ TEST(Stories260K, PerplexityOf4000TinyStoriesTokens) {
 TEST(Stories260K, PplWritesCsvAndJson) {
   const std::string d = sstest::temp_dir();
   auto r = sstest::run_cli(
-      "ppl --no-progress -n 300 --text " + sstest::asset("text/tinystories_val_sample.txt") +
-      " --csv " + d + "/nll.csv --json " + d + "/sum.json --policy sinks --sinks 4 --window 60");
+      "ppl --no-progress -n 300 --text " + sstest::asset("text/tinystories.txt") + " --csv " + d +
+      "/nll.csv --json " + d + "/sum.json --policy sinks --sinks 4 --window 60");
   ASSERT_EQ(r.status, 0) << r.err;
   auto j = nlohmann::json::parse(slurp(d + "/sum.json"));
   EXPECT_EQ(j["tokens"], 299);
@@ -112,7 +111,7 @@ namespace {
 
 TEST(Stories260K, PplOfIdsFileEqualsPplOfText) {
   auto tok = find_tokenizer(sstest::kStoriesBin);
-  const std::string text = slurp(sstest::asset("text/tinystories_val_sample.txt")).substr(0, 2000);
+  const std::string text = slurp(sstest::asset("text/tinystories.txt")).substr(0, 2000);
   const std::string d = sstest::temp_dir();
   std::ofstream(d + "/story.txt") << text;
   std::ofstream ids(d + "/ids.txt");

@@ -19,7 +19,7 @@ using namespace ss;
 namespace {
 
 std::string story(size_t bytes) {
-  std::ifstream f(sstest::asset("text/tinystories_val_sample.txt"));
+  std::ifstream f(sstest::asset("text/tinystories.txt"));
   std::string s(bytes, '\0');
   f.read(s.data(), s.size());
   return s;
@@ -81,7 +81,7 @@ TEST_F(GgufRoundTrip, F16AndQ8WithinTheirBounds) {
   EXPECT_LE(max_diff(logits_of(q8, ids_), ref_), 0.75);
   auto ppl = [&](const std::string& m) {
     auto r = sstest::run_cli("ppl --no-progress -n 1000 -m " + m + " --text " +
-                             sstest::asset("text/tinystories_val_sample.txt"));
+                             sstest::asset("text/tinystories.txt"));
     EXPECT_EQ(r.status, 0) << r.err;
     return std::stod(r.out.substr(r.out.find("\"ppl\":") + 6));
   };
@@ -101,7 +101,7 @@ TEST_F(GgufRoundTrip, VocabularyTravelsAndGreedyOutputIsGolden) {
   EXPECT_EQ(t->encode(text, true), tok_->encode(text, true));
   auto r = sstest::run_cli("generate --temperature 0 -n 200 -p '' -m " + g);
   ASSERT_EQ(r.status, 0) << r.err;
-  std::ifstream f(sstest::asset("models/stories260K/greedy_200_expected.txt"));
+  std::ifstream f(sstest::asset("stories260K/greedy_200_expected.txt"));
   std::stringstream want;
   want << f.rdbuf();
   EXPECT_EQ(r.out, want.str());

@@ -95,7 +95,7 @@ TEST(Plot, Errors) {
 TEST(PlotCli, SinksFiguresDecode) {
   const std::string d = sstest::temp_dir();
   auto r = sstest::run_cli("sinks --no-progress --samples 4 -T 24 --text " +
-                           sstest::asset("text/tinystories_val_sample.txt") + " --map " + d +
+                           sstest::asset("text/tinystories.txt") + " --map " + d +
                            "/map.png --head-map " + d + "/heads.png --mass-plot " + d +
                            "/mass.svg --probe-plot " + d + "/probes.png");
   ASSERT_EQ(r.status, 0) << r.err;
@@ -110,7 +110,7 @@ TEST(PlotCli, SinksFiguresDecode) {
 
 TEST(PlotCli, PplCsvsToOneChart) {
   const std::string d = sstest::temp_dir();
-  const std::string text = sstest::asset("text/tinystories_val_sample.txt");
+  const std::string text = sstest::asset("text/tinystories.txt");
   for (const char* p : {"sinks --sinks 4 --window 60", "window --window 64"}) {
     const std::string name = std::string(p).substr(0, std::string(p).find(' '));
     auto r = sstest::run_cli("ppl --no-progress -n 300 --text " + text + " --policy " + p +
@@ -176,7 +176,7 @@ std::string write(const std::string& name, const std::string& bytes) {
 }
 
 TEST(SinkErrors, BadInputIsOneLineAndStatus2) {
-  const std::string file = " --text " + sstest::asset("text/tinystories_val_sample.txt");
+  const std::string file = " --text " + sstest::asset("text/tinystories.txt");
   const std::string text = " --no-progress" + file;
   expect_error("sinks --no-progress --text " + write("tiny.txt", "Once upon a time."),
                "larger than the text");

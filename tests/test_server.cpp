@@ -257,7 +257,7 @@ TEST(Server, CompletionsClientFlowStreamingAndNot) {
 TEST(Server, CompletionEqualsCliGenerateWithEvictionInPromptAndGeneration) {
   // A ~300-token prompt through a 4+16 cache evicts while it is fed and while
   // the reply is generated; the text must equal `sinkstream generate`'s.
-  std::ifstream f(sstest::asset("text/tinystories_val_sample.txt"));
+  std::ifstream f(sstest::asset("text/tinystories.txt"));
   std::string prompt(1200, '\0');
   f.read(prompt.data(), prompt.size());
   prompt.resize(prompt.rfind(' '));

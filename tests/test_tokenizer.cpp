@@ -27,7 +27,7 @@ using sstest::gen_code_point;
 using sstest::gen_utf8;
 using sstest::utf8;
 
-const std::string kTok512 = asset("models/stories260K/tok512.bin");
+const std::string kTok512 = repo("models/stories260K/tok512.bin");
 const std::string kLlamaBin = asset("tokenizers/llama2/tokenizer.bin");
 const std::string kLlamaModel = asset("tokenizers/llama2/tokenizer.model");
 
@@ -146,8 +146,8 @@ TEST(Llama2cTokenizer, LoadsTok512) {
 
 TEST(Llama2cTokenizer, GreedyReferenceDecodes) {
   // run.c's 200 greedy tokens after BOS; it prints a newline after the last.
-  std::vector<int> ids = parse_ids(slurp(asset("models/stories260K/greedy_200_ids.txt")));
-  std::string expected = slurp(asset("models/stories260K/greedy_200_expected.txt"));
+  std::vector<int> ids = parse_ids(slurp(asset("stories260K/greedy_200_ids.txt")));
+  std::string expected = slurp(asset("stories260K/greedy_200_expected.txt"));
   ASSERT_EQ(ids.size(), 200u);
   ASSERT_TRUE(expected.ends_with('\n'));
   expected.pop_back();
@@ -157,7 +157,7 @@ TEST(Llama2cTokenizer, GreedyReferenceDecodes) {
 
 TEST(Llama2cTokenizer, GreedyReferenceReencodes) {
   // The model's own greedy tokens are also the canonical tokenization of its text.
-  std::vector<int> ids = parse_ids(slurp(asset("models/stories260K/greedy_200_ids.txt")));
+  std::vector<int> ids = parse_ids(slurp(asset("stories260K/greedy_200_ids.txt")));
   std::string text = decode_all(tok512(), ids, 1);
   ids.insert(ids.begin(), 1);
   EXPECT_EQ(tok512().encode(text, true), ids);
@@ -182,7 +182,7 @@ TEST(Llama2cTokenizer, KnownPieces) {
 
 TEST(Llama2cTokenizer, MatchesRunCOnStories) {
   NaiveLlama2c naive(kTok512);
-  std::istringstream lines(slurp(asset("text/tinystories_val_sample.txt")));
+  std::istringstream lines(slurp(asset("text/tinystories.txt")));
   int n = 0;
   for (std::string line; std::getline(lines, line) && n < 300; ++n) {
     ASSERT_EQ(tok512().encode(line, true), naive.encode(line)) << line;
@@ -281,13 +281,14 @@ TEST(SentencePieceTokenizer, LlamaCppVectors) {
 }
 
 TEST(SentencePieceTokenizer, MatchesTokenizerBinOnBooks) {
-  // Every 50th line of two books (about 2200 lines): the same ids from both
-  // files of the Llama-2 tokenizer, and the same text from decoding.
-  for (const char* book : {"text/kjv.txt", "text/austen_all.txt"}) {
+  // Every 50th line of two books (every 5th of their every-10th-line samples,
+  // about 2200 lines): the same ids from both files of the Llama-2 tokenizer,
+  // and the same text from decoding.
+  for (const char* book : {"text/kjv_every10.txt", "text/austen_every10.txt"}) {
     std::istringstream lines(slurp(asset(book)));
     int n = 0, checked = 0;
     for (std::string line; std::getline(lines, line); ++n) {
-      if (n % 50 != 0) continue;
+      if (n % 5 != 0) continue;
       ++checked;
       std::vector<int> ids = llama_model().encode(line, true);
       ASSERT_EQ(llama_bin().encode(line, true), ids) << book << ":" << n + 1 << ": " << line;
@@ -308,7 +309,7 @@ TEST(SentencePieceTokenizer, DiffersFromTokenizerBinOnlyOnSpaceSymbol) {
 }
 
 TEST(SentencePieceTokenizer, MatchesTokenizerBinOnLongText) {
-  std::string text = slurp(asset("text/austen_all.txt")).substr(0, 50000);
+  std::string text = slurp(asset("text/austen_150k.txt")).substr(0, 50000);
   std::vector<int> ids = llama_model().encode(text, true);
   EXPECT_EQ(llama_bin().encode(text, true), ids);
   EXPECT_GT(ids.size(), 10000u);

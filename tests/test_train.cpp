@@ -196,7 +196,7 @@ INSTANTIATE_TEST_SUITE_P(Knobs, TrainVariants, ::testing::ValuesIn(variants()),
 
 namespace {
 
-const std::string kText = sstest::asset("text/tinystories_val_sample.txt");
+const std::string kText = sstest::asset("text/tinystories.txt");
 
 std::string train_args(const std::string& out, const std::string& extra) {
   return "train --no-progress --text " + kText +

@@ -15,7 +15,8 @@
 
 namespace sstest {
 
-inline std::string asset(const std::string& rel) { return std::string(SHARED_ASSETS) + "/" + rel; }
+// A file under tests/data (tests/data/README.md says where each comes from).
+inline std::string asset(const std::string& rel) { return std::string(TEST_DATA) + "/" + rel; }
 inline std::string repo(const std::string& rel) { return std::string(SOURCE_DIR) + "/" + rel; }
 inline const std::string kStoriesBin =
     std::string(SOURCE_DIR) + "/models/stories260K/stories260K.bin";

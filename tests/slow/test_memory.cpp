@@ -21,7 +21,7 @@ TEST(Memory, PeakRssFlatOverMillionTokens) {
   constexpr int64_t kTokens = 1'000'000, kWarm = 10'000;
   constexpr int kChunk = 256;
   auto model = Model::load(sstest::kStoriesBin);
-  std::ifstream f(sstest::asset("text/tinystories_val_sample.txt"));
+  std::ifstream f(sstest::asset("text/tinystories.txt"));
   std::stringstream text;
   text << f.rdbuf();
   const std::vector<int> ids = find_tokenizer(sstest::kStoriesBin)->encode(text.str(), true);
