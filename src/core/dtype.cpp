@@ -1,8 +1,10 @@
 #include "core/dtype.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 
 #include "core/error.h"
 #include "quant/quant.h"
@@ -74,10 +76,20 @@ void QuantRow::quantize(const float* x, int64_t n) {
   for (int64_t j = 0; j < n / kBlock; ++j) {
     const float* xb = x + j * kBlock;
     float amax = 0;
-    for (int i = 0; i < kBlock; ++i) amax = std::max(amax, std::abs(xb[i]));
+    bool finite = true;
+    for (int i = 0; i < kBlock; ++i) {
+      amax = std::max(amax, std::abs(xb[i]));
+      finite = finite && std::isfinite(xb[i]);
+    }
+    int8_t* qb = q.data() + j * kBlock;
+    if (!finite) {  // a NaN or inf (weights from a broken file): the block's dots are NaN
+      d[size_t(j)] = std::numeric_limits<float>::quiet_NaN();
+      std::fill(qb, qb + kBlock, int8_t(0));
+      sum16[size_t(2 * j)] = sum16[size_t(2 * j + 1)] = 0;
+      continue;
+    }
     const float dj = amax / 127, id = dj > 0 ? 1 / dj : 0;
     d[size_t(j)] = dj;
-    int8_t* qb = q.data() + j * kBlock;
     for (int h = 0; h < 2; ++h) {
       int sum = 0;
       for (int i = 16 * h; i < 16 * h + 16; ++i) sum += qb[i] = int8_t(std::round(xb[i] * id));

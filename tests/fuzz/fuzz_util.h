@@ -40,15 +40,16 @@ inline std::vector<std::string_view> split(const uint8_t* data, size_t size, siz
   return parts;
 }
 
-// This process's scratch directory, removed at exit.
+// This process's scratch directory, removed at exit (by an exit handler, so
+// the name is never destroyed: static destructors run before the handler).
 inline const std::string& dir() {
-  static const std::string d = [] {
-    std::string path = "/dev/shm/sinkstream-fuzz-" + std::to_string(getpid());
-    std::filesystem::create_directories(path);
-    std::atexit([] { std::filesystem::remove_all(dir()); });
+  static const std::string* d = [] {
+    auto* path = new std::string("/dev/shm/sinkstream-fuzz-" + std::to_string(getpid()));
+    std::filesystem::create_directories(*path);
+    std::atexit([] { std::filesystem::remove_all(*d); });
     return path;
   }();
-  return d;
+  return *d;
 }
 
 // Writes bytes to dir()/name and returns the path.

@@ -71,14 +71,14 @@ for b in range(256):
         bs.append(b); cs.append(256 + k); k += 1
 byte_char = {b: chr(c) for b, c in zip(bs, cs)}
 bl = lambda s: "".join(byte_char[b] for b in s.encode())
-extra = [" the", " cat", "at", " c", "he", "12", "34", "123"]
-merges = [" c", "a t", " c at", "h e", " t he", "1 2", "3 4", "12 3"]
+merges = [(" ", "c"), ("a", "t"), (" c", "at"), ("h", "e"), (" ", "t"), (" t", "he"), ("1", "2"),
+          ("3", "4"), ("12", "3")]
+extra = [a + b for a, b in merges]
 def tj(pre, added=(), model_extra=None):
     vocab = {byte_char[b]: b for b in range(256)}
     for i, e in enumerate(extra):
         vocab[bl(e)] = 256 + i
-    m = [bl(x.split(" ", 1)[0] if not x.startswith(" ") else " ") + " " + bl(x.rsplit(" ", 1)[1])
-         for x in merges]
+    m = [bl(a) + " " + bl(b) for a, b in merges]
     model = {"type": "BPE", "vocab": vocab, "merges": m}
     model.update(model_extra or {})
     return json.dumps({"version": "1.0", "added_tokens": list(added), "normalizer": None,
@@ -89,8 +89,8 @@ split_pre = {"type": "Sequence", "pretokenizers": [
     {"type": "Split", "pattern": {"Regex": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"},
      "behavior": "Isolated", "invert": False},
     {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
-added = [{"id": 264, "content": "<|im_start|>", "special": True},
-         {"id": 265, "content": "<|im_end|>", "special": True}]
+added = [{"id": 265, "content": "<|im_start|>", "special": True},
+         {"id": 266, "content": "<|im_end|>", "special": True}]
 text = "The cat sat on the mat. 1234 naïve 日本 <|im_start|>user\nhi<|im_end|>\n".encode()
 cfg = json.dumps({"bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "add_bos_token": True}).encode()
 d = "corpus/fuzz_tokenizer_json/"
@@ -98,6 +98,26 @@ open(d + "gpt2", "wb").write(tj(byte_pre) + sep + text)
 open(d + "split_added", "wb").write(tj(split_pre, added) + sep + text)
 open(d + "with_config", "wb").write(tj(split_pre, added) + sep + text + sep + cfg)
 open(d + "ignore_merges", "wb").write(tj(byte_pre, (), {"ignore_merges": True}) + sep + text)
+
+# A GGUF holding only a GPT-2-style BPE vocabulary (tokenizer.ggml.*), as llama.cpp writes one.
+def gguf_str(b):
+    return struct.pack("<Q", len(b)) + b
+def kv(key, typ, payload):
+    return gguf_str(key.encode()) + struct.pack("<I", typ) + payload
+tokens = [byte_char[b] for b in range(256)] + [bl(e) for e in extra] + ["<|im_start|>", "<|im_end|>"]
+ttypes = [1] * (len(tokens) - 2) + [3, 3]
+bpe_merges = [bl(a) + " " + bl(b) for a, b in merges]
+strs = lambda xs: struct.pack("<IQ", 8, len(xs)) + b"".join(gguf_str(x.encode()) for x in xs)
+kvs = [kv("general.architecture", 8, gguf_str(b"llama")),
+       kv("tokenizer.ggml.model", 8, gguf_str(b"gpt2")),
+       kv("tokenizer.ggml.pre", 8, gguf_str(b"gpt-2")),
+       kv("tokenizer.ggml.tokens", 9, strs(tokens)),
+       kv("tokenizer.ggml.token_type", 9, struct.pack("<IQ", 5, len(ttypes)) + struct.pack(f"<{len(ttypes)}i", *ttypes)),
+       kv("tokenizer.ggml.merges", 9, strs(bpe_merges)),
+       kv("tokenizer.ggml.bos_token_id", 4, struct.pack("<I", 265)),
+       kv("tokenizer.ggml.eos_token_id", 4, struct.pack("<I", 266)),
+       kv("tokenizer.ggml.add_bos_token", 7, b"\x00")]
+open("corpus/fuzz_gguf/bpe_vocab.gguf", "wb").write(b"GGUF" + struct.pack("<IQQ", 3, 0, len(kvs)) + b"".join(kvs))
 
 bodies = {
     "completion": {"model": "stories260K", "prompt": "Once upon a time", "max_tokens": 16,
