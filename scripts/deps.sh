@@ -5,6 +5,7 @@ pkgs=(build-essential cmake pkg-config clang-format ccache
       libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev libsentencepiece-dev
       libpcre2-dev libcpp-httplib-dev libssl-dev libcairo2-dev
       libgtest-dev libbenchmark-dev librapidcheck-dev libhwy-dev unzip
+      clang-14 libclang-rt-14-dev libomp-14-dev  # the fuzz targets (libFuzzer, clang's OpenMP)
       chromium)  # the web page test drives headless chromium
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,9 +1,8 @@
 // sinkstream: attention-sink streaming for language models.
 #include <cstdio>
-#include <new>
 
 #include "cli/common.h"
-#include "core/error.h"
+#include "cli/failure.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"sinkstream: stream language models with attention sinks (StreamingLLM)"};
@@ -24,13 +23,9 @@ int main(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     std::fprintf(stderr, "sinkstream: error: %s (see --help)\n", e.what());
     return 2;
-  } catch (const ss::Error& e) {
+  } catch (...) {
     std::fflush(stdout);
-    std::fprintf(stderr, "sinkstream: error: %s\n", e.what());
-    return 2;
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "sinkstream: error: out of memory\n");
-    return 2;
+    return ss::cli::report_failure(std::current_exception(), stderr);
   }
   return 0;
 }
