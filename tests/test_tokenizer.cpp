@@ -27,7 +27,7 @@ using sstest::gen_code_point;
 using sstest::gen_utf8;
 using sstest::utf8;
 
-const std::string kTok512 = repo("models/stories260K/tok512.bin");
+const std::string kTok512 = sstest::repo("models/stories260K/tok512.bin");
 const std::string kLlamaBin = asset("tokenizers/llama2/tokenizer.bin");
 const std::string kLlamaModel = asset("tokenizers/llama2/tokenizer.model");
 
