@@ -38,10 +38,13 @@ std::string temp_dir() {
 }
 
 CliResult run_cli(const std::string& args, const std::string& stdin_text) {
+  return run_command(std::string(CLI_BIN) + " " + args, stdin_text);
+}
+
+CliResult run_command(const std::string& command, const std::string& stdin_text) {
   std::string d = temp_dir();
   std::ofstream(d + "/in") << stdin_text;
-  std::string cmd =
-      std::string(CLI_BIN) + " " + args + " <" + d + "/in >" + d + "/out 2>" + d + "/err";
+  std::string cmd = command + " <" + d + "/in >" + d + "/out 2>" + d + "/err";
   int rc = std::system(cmd.c_str());
   CliResult r;
   r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);

@@ -29,6 +29,8 @@ struct CliResult {
 };
 // Runs the sinkstream CLI with the given argument string (shell syntax).
 CliResult run_cli(const std::string& args, const std::string& stdin_text = "");
+// The same for any shell command.
+CliResult run_command(const std::string& command, const std::string& stdin_text = "");
 
 // A whole file's bytes ("" when it cannot be read), and writing them.
 std::string slurp(const std::string& path);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -15,11 +16,39 @@
 
 namespace ss::cli {
 
+namespace {
+
+// The model a command runs without -m: $SINKSTREAM_MODEL, else the bundled
+// stories260K, which the build tree keeps in share/sinkstream/stories260K/
+// beside the binary and an install in PREFIX/share/... for PREFIX/bin/.
+std::string default_model() {
+  namespace fs = std::filesystem;
+  if (const char* env = std::getenv("SINKSTREAM_MODEL"); env != nullptr && *env != '\0') return env;
+  std::error_code ec;
+  const fs::path bin = fs::read_symlink("/proc/self/exe", ec).parent_path();
+  check(!ec, "no model: pass -m MODEL or set SINKSTREAM_MODEL (/proc/self/exe: ", ec.message(),
+        ")");
+  std::string looked;
+  for (const fs::path& prefix : {bin, bin.parent_path()}) {
+    const fs::path p = prefix / "share/sinkstream/stories260K/stories260K.bin";
+    if (fs::is_regular_file(p, ec)) return p.string();
+    looked += (looked.empty() ? "" : " or ") + p.string();
+  }
+  fail("no model: pass -m MODEL or set SINKSTREAM_MODEL (the bundled stories260K is not at ",
+       looked, ")");
+}
+
+}  // namespace
+
 void ModelOptions::add(CLI::App* app, bool with_threads) {
-  app->add_option("-m,--model", model,
-                  "Model: a llama2.c .bin file or a Hugging Face directory (config.json + "
-                  "safetensors)")
-      ->capture_default_str();
+  CLI::Option* m = app->add_option(
+      "-m,--model", model,
+      "Model: a llama2.c .bin file or a Hugging Face directory (config.json + safetensors); "
+      "default: $SINKSTREAM_MODEL, else the bundled stories260K");
+  // Looked up once parsing is done, so that a run given a model never needs the default.
+  app->parse_complete_callback([this, m] {
+    if (m->count() == 0 && model.empty()) model = default_model();
+  });
   app->add_option("--tokenizer", tokenizer,
                   "Tokenizer file (tokenizer.model or llama2.c tokenizer.bin); default: the one "
                   "beside the model");

@@ -12,7 +12,7 @@
 namespace ss::cli {
 
 struct ModelOptions {
-  std::string model = SINKSTREAM_DEFAULT_MODEL;
+  std::string model;      // not given: $SINKSTREAM_MODEL, else the bundled stories260K
   std::string tokenizer;  // empty: the one beside the model
   int threads = 0;        // 0: all cores
 
