@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -66,6 +67,7 @@ TEST(Simd, TheMachineOffersSeveralTargetsAndReportsEach) {
         << hwy::TargetName(want);
 #endif
   EXPECT_GE(targets.size(), 2u);
+  std::printf("SIMD targets: %s\n", ss::simd_targets().c_str());
   std::vector<std::string> seen;
   each_target([&](const std::string& name) {
     EXPECT_EQ(ss::simd_target(), name);
