@@ -88,7 +88,9 @@ void QuantRow::quantize(const float* x, int64_t n) {
       sum16[size_t(2 * j)] = sum16[size_t(2 * j + 1)] = 0;
       continue;
     }
-    const float dj = amax / 127, id = dj > 0 ? 1 / dj : 0;
+    const float dj = amax / 127;
+    float id = dj > 0 ? 1 / dj : 0;
+    if (std::isinf(id)) id = 0;  // max|x| below 1e-36: the block rounds to zeros
     d[size_t(j)] = dj;
     for (int h = 0; h < 2; ++h) {
       int sum = 0;

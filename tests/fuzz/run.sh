@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every fuzz target of a SINKSTREAM_FUZZ build for SECONDS each, JOBS at
+# Replays tests/fuzz/regressions/<target>/ through each fuzz target of a
+# SINKSTREAM_FUZZ build (UBSan included), then fuzzes it for SECONDS, JOBS at
 # a time, from its seeds in tests/fuzz/corpus/<target>/ (what it finds goes
 # to a scratch corpus, not the repo). Fails when any target crashes, leaks,
 # times out or runs out of memory; the input is kept as
@@ -17,6 +18,13 @@ targets=(fuzz_gguf fuzz_safetensors fuzz_llama2c fuzz_tokenizer_json fuzz_reques
 run_one() {
   local t=$1 dir=$out/$1
   rm -rf "$dir" && mkdir -p "$dir/corpus"
+  # The inputs that once crashed it, under this build's sanitizers first.
+  if [ -d "$here/regressions/$t" ] &&
+     ! OMP_NUM_THREADS=1 "$build/tests/fuzz/$t" "$here/regressions/$t"/* >"$dir/replay.log" 2>&1; then
+    echo "$t: FAILED replaying tests/fuzz/regressions/$t (log $dir/replay.log)"
+    tail -20 "$dir/replay.log"
+    return 1
+  fi
   # One kernel thread: the fuzzers share the machine.
   if OMP_NUM_THREADS=1 "$build/tests/fuzz/$t" -max_total_time="$seconds" -timeout=20 \
        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$dir/" \
