@@ -134,7 +134,7 @@ TEST(Analysis, AnalyticMassOnFirstPositions) {
   }
   EXPECT_NEAR(sm.mass(0), sink, 1e-6);
   EXPECT_NEAR(sm.mass(1), uniform, 1e-6);
-  EXPECT_NEAR(sm.mass_uniform(), uniform, 1e-12);
+  EXPECT_NEAR(sm.mass_uniform(0), uniform, 1e-12);
 }
 
 TEST(Analysis, MetricRowNormalisesWeights) {
@@ -177,7 +177,7 @@ TEST(Analysis, PrefillCaptureEqualsDecodeCapture) {
     const AttentionRows a = capture_attention(model, *be, p, ids, 48);
     const AttentionRows b = capture_attention(model, *be, p, ids, 1);
     ASSERT_EQ(a.kept, b.kept);
-    EXPECT_EQ(a.kept.back(), std::min(48, p.capacity()));
+    EXPECT_EQ(a.kept.back(), std::min(48, p.capacity()));  // the last layer's last query
     for (size_t i = 0; i < a.weights.size(); ++i)
       ASSERT_NEAR(a.weights[i], b.weights[i], 2e-5) << p.describe() << " at " << i;
     SinkMetric ma(5, 8, {0.3, 10, 4, false}), mb(5, 8, {0.3, 10, 4, false});
@@ -213,13 +213,13 @@ TEST(Analysis, Stories260KHasNoSink) {
   EXPECT_LT(metric(64, true, 40, 4).sink(1), 1.0);
   // Mass on the first 4 positions over the training context.
   const SinkMetric full = metric(512, false, 4, 4);
-  EXPECT_NEAR(full.mass_uniform(), 0.046, 0.002);
+  EXPECT_NEAR(full.mass_uniform(0), 0.046, 0.002);
   for (int l = 0; l < 5; ++l) {
     EXPECT_GE(full.mass(l), 0.01) << l;
     EXPECT_LE(full.mass(l), 0.03) << l;
   }
   const SinkMetric with_bos = metric(512, true, 4, 4);
-  for (int l = 0; l < 5; ++l) EXPECT_LT(with_bos.mass(l), with_bos.mass_uniform()) << l;
+  for (int l = 0; l < 5; ++l) EXPECT_LT(with_bos.mass(l), with_bos.mass_uniform(l)) << l;
 }
 
 TEST(Analysis, ProbesSeeEveryLayerAndPosition) {

@@ -164,7 +164,7 @@ TEST(GgufBadInput, UnknownArchitectureIsOneLine) {
         "convert --type f32 -o " + sstest::temp_dir() + "/o.gguf -m " + path})
     expect_one_line(sstest::run_cli(cmd), path,
                     "GGUF architecture 'mamba' is not supported yet \\(supported: llama, mistral, "
-                    "qwen2, gptneox, falcon, mpt, bloom, gpt2\\)",
+                    "qwen2, gptneox, falcon, mpt, bloom, gpt2, gemma3\\)",
                     cmd);
   // info still describes the file, and says why it cannot be run.
   const auto r = sstest::run_cli("info " + path);

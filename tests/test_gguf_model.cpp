@@ -200,7 +200,7 @@ TEST(GgufRealModels, InfoDescribesSmolLM2) {
     EXPECT_NE(t.out.find(line), std::string::npos) << line << " not in:\n" << t.out;
 }
 
-TEST(GgufRealModels, InfoDescribesGemma3WithoutRunningIt) {
+TEST(GgufRealModels, InfoDescribesGemma3) {
   REQUIRE_FILE(kGemma);
   const auto r = sstest::run_cli("info --json " + kGemma);
   ASSERT_EQ(r.status, 0) << r.err;
@@ -222,15 +222,21 @@ TEST(GgufRealModels, InfoDescribesGemma3WithoutRunningIt) {
   EXPECT_EQ(j["tokens"], 262144);
   // No tokenizer.chat_template in this file; its turn tokens say Gemma.
   EXPECT_EQ(j["chat_template"].get<std::string>().rfind("gemma", 0), 0u) << j["chat_template"];
-  EXPECT_EQ(j["supported"], false);
-  EXPECT_NE(j["unsupported"].get<std::string>().find("'gemma3' is not supported yet"),
-            std::string::npos);
-  // Running it is a one-line error naming the architecture.
-  const auto g = sstest::run_cli("generate -n 1 -p x -m " + kGemma);
-  EXPECT_EQ(g.status, 2);
-  EXPECT_EQ(g.err.find('\n'), g.err.size() - 1) << g.err;
-  EXPECT_NE(g.err.find("GGUF architecture 'gemma3' is not supported yet"), std::string::npos)
-      << g.err;
+  EXPECT_EQ(j["supported"], true) << j["unsupported"];
+  EXPECT_EQ(j["family"], "gemma3_text");
+  // 15 local layers with a 512-token window and RoPE base 10,000; every 6th is global.
+  EXPECT_EQ(j["sliding_window"], 512);
+  EXPECT_EQ(j["local_layers"], 15);
+  EXPECT_EQ(j["global_layers"], 3);
+  EXPECT_EQ(j["rope_theta"], 1e6);
+  EXPECT_EQ(j["rope_theta_local"], 1e4);
+  EXPECT_EQ(j["qk_norm"], true);
+  EXPECT_EQ(j["sandwich_norm"], true);
+  EXPECT_EQ(j["ffn"], "gated gelu_tanh");
+  EXPECT_EQ(j["query_scale"], 0.0625);  // 1/sqrt(256)
+  // One KV head of 256: 2 KiB per token per layer.
+  EXPECT_EQ(j["kv_bytes_per_token"], 3 * 2048);
+  EXPECT_EQ(j["kv_bytes_local_layers"], 15 * 512 * 2048);
 }
 
 }  // namespace

@@ -93,11 +93,11 @@ AttentionRows capture_attention(std::shared_ptr<const Model> model, Backend& be,
   check(!ids.empty() && chunk >= 1, "capture needs tokens and a chunk size >= 1");
   const ModelConfig& c = model->config();
   const int Q = int(ids.size()) + lead_tokens(c);  // the sink token is a query too
-  AttentionRows rows(c.n_layers, c.n_heads, Q, std::min(Q, policy.capacity()));
   Stream stream(std::move(model), be, policy, chunk);
+  AttentionRows rows(c.n_layers, c.n_heads, Q, std::min(Q, stream.cache().max_capacity()));
   Workspace& ws = stream.workspace();
   ws.hook = [&rows, H = c.n_heads](int l, int64_t t, const KvStep& s, const float* probs) {
-    rows.kept[t] = s.kept;
+    rows.kept_at(l, int(t)) = s.kept;
     for (int h = 0; h < H; ++h) std::copy_n(probs + size_t(h) * s.kept, s.kept, rows.row(l, h, t));
   };
   if (probes)

@@ -7,7 +7,9 @@
 // fraction of (sample, layer, head) with alpha_k^{l,h} > eps. Key positions
 // are cache positions (sinks, then the window in text order); with a dense
 // cache they are text positions. Each figure has a uniform-attention
-// baseline: the same statistic for weights 1/kept on every kept key.
+// baseline: the same statistic for weights 1/kept on every kept key. A
+// model's local (sliding-window) and global layers can also be measured
+// apart: past its window a local layer cannot see the first tokens at all.
 #pragma once
 #include <cstddef>
 #include <vector>
@@ -22,9 +24,11 @@ struct AttentionRows {
 
   int n_layers = 0, n_heads = 0, n_queries = 0;
   int width = 0;               // room for the most keys a query sees
-  std::vector<int> kept;       // [n_queries]: keys seen by each query
+  std::vector<int> kept;       // [n_layers][n_queries]: keys seen by each query
   std::vector<float> weights;  // [n_layers][n_heads][n_queries][width]; zero past kept
 
+  int& kept_at(int l, int i) { return kept[size_t(l) * n_queries + i]; }
+  int kept_at(int l, int i) const { return kept[size_t(l) * n_queries + i]; }
   float* row(int l, int h, int i) {
     return weights.data() + ((size_t(l) * n_heads + h) * n_queries + i) * width;
   }
@@ -40,10 +44,14 @@ struct SinkMetricOptions {
   bool maps = false;     // keep the mean attention map of every (layer, head)
 };
 
+// Which layers a figure covers.
+enum class LayerSet { All, Local, Global };
+
 // Accumulates the metric over samples.
 class SinkMetric {
  public:
-  SinkMetric(int n_layers, int n_heads, const SinkMetricOptions& o);
+  // local: which layers are local (sliding-window); empty: none.
+  SinkMetric(int n_layers, int n_heads, const SinkMetricOptions& o, std::vector<bool> local = {});
 
   // Adds one sample. Some query must see key position max_k; with maps on,
   // every sample must have the first one's shape.
@@ -53,17 +61,20 @@ class SinkMetric {
   int n_layers() const { return L_; }
   int n_heads() const { return H_; }
   int samples() const { return n_; }
-  // k counts from 1. Means over samples:
+  bool local(int l) const { return !local_.empty() && local_[l]; }
+  bool has_local() const;  // some layer is local and some is not
+  // k counts from 1. Means over samples (and, for the uniform baselines and
+  // Sink_k, over the layers of the set):
   double alpha(int l, int h, int k) const;
-  double alpha_uniform(int k) const;
+  double alpha_uniform(int k, LayerSet set = LayerSet::All) const;
   // Fraction of samples with alpha_k^{l,h} > eps.
   double above(int l, int h, int k) const;
-  double sink(int k) const;  // Sink_k^eps, percent
-  double sink_uniform(int k) const;
+  double sink(int k, LayerSet set = LayerSet::All) const;  // Sink_k^eps, percent
+  double sink_uniform(int k, LayerSet set = LayerSet::All) const;
   // Mean over heads, samples and queries of the weight on the first mass_k
-  // key positions of layer l.
+  // key positions of layer l, and the same for uniform weights.
   double mass(int l) const;
-  double mass_uniform() const;
+  double mass_uniform(int l) const;
   // Mean map of (l, h), [queries][width] (requires options.maps); weights
   // past a query's kept keys are NaN.
   int map_rows() const { return Q_; }
@@ -73,13 +84,20 @@ class SinkMetric {
   std::vector<double> layer_map(int l) const;
 
  private:
+  bool in(int l, LayerSet set) const {
+    return set == LayerSet::All || local(l) == (set == LayerSet::Local);
+  }
+  // The mean over the layers of set of f(l).
+  template <class F>
+  double over(LayerSet set, F f) const;
+
   SinkMetricOptions o_;
+  std::vector<bool> local_;
   int L_, H_, n_ = 0, Q_ = 0, W_ = 0;
-  std::vector<double> alpha_, above_, alpha_u_, above_u_;  // [L][H][K], [K]
-  std::vector<double> mass_;                               // [L]
-  double mass_u_ = 0;
-  std::vector<int> kept_;    // of the first sample
-  std::vector<double> map_;  // [L][H][Q][W] sums
+  std::vector<double> alpha_, above_, alpha_u_, above_u_;  // [L][H][K], [L][K]
+  std::vector<double> mass_, mass_u_;                      // [L]
+  std::vector<int> kept_;                                  // of the first sample, [L][Q]
+  std::vector<double> map_;                                // [L][H][Q][W] sums
 };
 
 }  // namespace ss

@@ -1,10 +1,13 @@
-// A fixed-capacity KV cache: S sink slots that never move, then a ring of R
-// slots. Token t (text position) lives in slot t if t < S, otherwise in slot
+// A KV cache whose layers may differ: each layer has a fixed-capacity ring
+// (KvRing) of S sink slots that never move, then R slots that wrap. Token t
+// (text position) lives in slot t if t < S, otherwise in slot
 // S + (t - S) mod R; evicting a token is overwriting its slot, O(1). A
 // streaming policy with window W (past tokens) uses R = W + 1: the current
 // token's keys are written first (over the token that just left the window),
 // then it attends the sinks, the W tokens before it and itself. Dense uses
-// R = its capacity and never wraps.
+// R = its capacity and never wraps. A model's local (sliding-window) layers
+// get a ring of their own window under every policy (Gemma 3: 512 slots,
+// while the global layers hold the policy's cache).
 //
 // Positions (StreamingLLM): at every step the kept tokens get positions
 // 0..n-1 in slot order (sinks, then the ring in text order) and the query
@@ -31,38 +34,63 @@ struct KvStep {
   int64_t sink_pos = 0;    // query position for sink keys (n - 1)
 };
 
-class KvCache {
- public:
-  // ring: slots after the sinks (W + 1 for a window of W past tokens).
-  // evict=false makes the ring a plain buffer that errors when full (dense).
-  KvCache(int n_layers, int n_kv_heads, int head_dim, int sinks, int ring, bool evict);
-
-  int capacity() const { return sinks_ + ring_; }
-  int64_t n_seen() const { return n_seen_; }
-  int sinks() const { return sinks_; }
-  int ring() const { return ring_; }
-
+// One layer's slot geometry: S sinks and a ring of R slots (W + 1 for a
+// window of W past tokens). evict=false makes the ring a plain buffer that
+// errors when full (dense).
+struct KvRing {
+  int sinks = 0, ring = 0;
+  bool evict = true;
+  int capacity() const { return sinks + ring; }
   // The slot token t is written to (evicting whatever lived there).
   int slot(int64_t t) const;
   // The slots token t attends, in cache order, once it has been written.
   KvStep step(int64_t t) const;
-  // Per-layer storage, [n_kv_heads][capacity][head_dim].
-  float* k(int layer) { return k_.data() + size_t(layer) * layer_stride_; }
-  float* v(int layer) { return v_.data() + size_t(layer) * layer_stride_; }
-  const float* k(int layer) const { return k_.data() + size_t(layer) * layer_stride_; }
-  const float* v(int layer) const { return v_.data() + size_t(layer) * layer_stride_; }
-  // Marks tokens up to n_seen()+count as written. Throws when a dense cache
+  bool operator==(const KvRing&) const = default;
+};
+
+class KvCache {
+ public:
+  // Every layer the same ring.
+  KvCache(int n_layers, int n_kv_heads, int head_dim, int sinks, int ring, bool evict);
+  // One ring per layer; primary is the policy's (see kinds()), used by no
+  // layer when every layer is local.
+  KvCache(int n_kv_heads, int head_dim, const KvRing& primary, const std::vector<KvRing>& layers);
+
+  int n_layers() const { return int(kind_.size()); }
+  // The distinct rings (kinds) and the one of each layer. Kind 0 is the
+  // primary ring, which capacity(), slot() and step() describe.
+  const std::vector<KvRing>& kinds() const { return kinds_; }
+  int kind(int layer) const { return kind_[layer]; }
+  const KvRing& ring_of(int layer) const { return kinds_[kind_[layer]]; }
+
+  int capacity() const { return kinds_[0].capacity(); }
+  int capacity(int layer) const { return ring_of(layer).capacity(); }
+  int max_capacity() const;
+  int sinks() const { return kinds_[0].sinks; }
+  int ring() const { return kinds_[0].ring; }
+  int slot(int64_t t) const { return kinds_[0].slot(t); }
+  KvStep step(int64_t t) const { return kinds_[0].step(t); }
+  int64_t n_seen() const { return n_seen_; }
+
+  // Per-layer storage, [n_kv_heads][capacity(layer)][head_dim].
+  float* k(int layer) { return k_.data() + offset_[layer]; }
+  float* v(int layer) { return v_.data() + offset_[layer]; }
+  const float* k(int layer) const { return k_.data() + offset_[layer]; }
+  const float* v(int layer) const { return v_.data() + offset_[layer]; }
+  // Marks tokens up to n_seen()+count as written. Throws when a dense ring
   // would overflow; call before writing.
   void reserve(int count) const;
   void advance(int count) { n_seen_ += count; }
   void clear() { n_seen_ = 0; }
   size_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
+  size_t layer_bytes(int layer) const { return 2 * per_slot_ * capacity(layer) * sizeof(float); }
 
  private:
-  int sinks_, ring_;
-  bool evict_;
+  std::vector<KvRing> kinds_;
+  std::vector<int> kind_;
+  std::vector<size_t> offset_;
+  size_t per_slot_;  // floats per slot of one layer: n_kv_heads * head_dim
   int64_t n_seen_ = 0;
-  size_t layer_stride_;
   std::vector<float> k_, v_;
 };
 

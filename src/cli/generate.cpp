@@ -127,9 +127,10 @@ void run(const GenerateOptions& o) {
   const double dec = std::chrono::duration<double>(t2 - t1).count();
   std::fprintf(stderr,
                "[%s] prompt %zu tok (%.1f tok/s), generated %lld tok (%.1f tok/s), cache %.1f "
-               "KiB, peak RSS %.1f MiB\n",
+               "KiB (local layers %.1f KiB), peak RSS %.1f MiB\n",
                stream.policy().describe().c_str(), ids.size(), ids.size() / std::max(pre, 1e-9),
                (long long)n, n / std::max(dec, 1e-9), stream.cache().bytes() / 1024.0,
+               local_cache_bytes(stream.model().config(), stream.cache()) / 1024.0,
                peak_rss_bytes() / 1048576.0);
 }
 

@@ -59,7 +59,26 @@ void config_facts(const ModelConfig& c, Json& j) {
   }
   if (c.position == PositionKind::Alibi) j["alibi_bias_max"] = c.alibi_bias_max;
   if (c.clip_qkv > 0) j["clip_qkv"] = c.clip_qkv;
-  if (c.sliding_window > 0) j["sliding_window"] = c.sliding_window;
+  // K and V of one cached token in one layer (f32).
+  const int64_t slot = 2 * int64_t(c.kv_dim()) * int64_t(sizeof(float));
+  int local = 0;
+  for (int l = 0; l < c.n_layers; ++l) local += c.local_layer(l);
+  if (c.sliding_window > 0) {
+    j["sliding_window"] = c.sliding_window;
+    j["local_layers"] = local;
+    j["global_layers"] = c.n_layers - local;
+    if (c.rope_theta_local > 0) j["rope_theta_local"] = c.rope_theta_local;
+  }
+  if (c.qk_norm) j["qk_norm"] = true;
+  if (c.sandwich_norm) j["sandwich_norm"] = true;
+  if (c.embed_scale != 1) j["embed_scale"] = shortest(c.embed_scale);
+  if (c.query_scale > 0) j["query_scale"] = shortest(c.query_scale);
+  if (c.attn_softcap > 0) j["attn_softcap"] = shortest(c.attn_softcap);
+  if (c.final_softcap > 0) j["final_softcap"] = shortest(c.final_softcap);
+  // What the cache costs: per token kept by the global layers' policy, and
+  // fixed for the local layers' own windows.
+  j["kv_bytes_per_token"] = (c.n_layers - local) * slot;
+  if (local > 0) j["kv_bytes_local_layers"] = int64_t(local) * c.sliding_window * slot;
 }
 
 bool is_gguf(const std::string& path) {

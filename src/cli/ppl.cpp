@@ -69,17 +69,19 @@ void run(const PplOptions& o) {
   }
   bar.finish();
   const double secs = bar.elapsed();
-  nlohmann::json j = {{"model", o.m.model},
-                      {"policy", stream.policy().name()},
-                      {"sinks", stream.policy().sinks},
-                      {"window", stream.policy().window},
-                      {"tokens", n_pred},
-                      {"nll", total / n_pred},
-                      {"ppl", std::exp(total / n_pred)},
-                      {"seconds", secs},
-                      {"tokens_per_s", n_pred / std::max(secs, 1e-9)},
-                      {"cache_bytes", stream.cache().bytes()},
-                      {"peak_rss_bytes", peak_rss_bytes()}};
+  nlohmann::json j = {
+      {"model", o.m.model},
+      {"policy", stream.policy().name()},
+      {"sinks", stream.policy().sinks},
+      {"window", stream.policy().window},
+      {"tokens", n_pred},
+      {"nll", total / n_pred},
+      {"ppl", std::exp(total / n_pred)},
+      {"seconds", secs},
+      {"tokens_per_s", n_pred / std::max(secs, 1e-9)},
+      {"cache_bytes", stream.cache().bytes()},
+      {"cache_bytes_local_layers", local_cache_bytes(stream.model().config(), stream.cache())},
+      {"peak_rss_bytes", peak_rss_bytes()}};
   if (!o.json.empty()) {
     std::ofstream f(o.json);
     check(bool(f), "cannot write ", o.json);

@@ -58,6 +58,12 @@ nlohmann::json metric_json(const SinkMetric& sm) {
     j["sink"].push_back(sm.sink(k));
     j["sink_uniform"].push_back(sm.sink_uniform(k));
     j["alpha_uniform"].push_back(sm.alpha_uniform(k));
+    if (sm.has_local()) {
+      j["sink_local"].push_back(sm.sink(k, LayerSet::Local));
+      j["sink_global"].push_back(sm.sink(k, LayerSet::Global));
+      j["sink_uniform_local"].push_back(sm.sink_uniform(k, LayerSet::Local));
+      j["sink_uniform_global"].push_back(sm.sink_uniform(k, LayerSet::Global));
+    }
   }
   for (int l = 0; l < sm.n_layers(); ++l) {
     nlohmann::json a, f;
@@ -73,8 +79,9 @@ nlohmann::json metric_json(const SinkMetric& sm) {
     j["alpha"].push_back(a);
     j["above_epsilon"].push_back(f);
     j["mass"].push_back(sm.mass(l));
+    j["mass_uniform"].push_back(sm.mass_uniform(l));
+    j["local"].push_back(sm.local(l));
   }
-  j["mass_uniform"] = sm.mass_uniform();
   return j;
 }
 
@@ -106,11 +113,20 @@ void print_metric(const SinkMetric& sm) {
     std::printf("%4d %10.2f %10.2f %10.4f %10.4f\n", k, sm.sink(k), sm.sink_uniform(k),
                 a / (sm.n_layers() * sm.n_heads()), sm.alpha_uniform(k));
   }
+  if (sm.has_local()) {
+    std::printf("\nlocal (sliding-window) and global layers apart\n");
+    std::printf("%4s %10s %10s %10s %10s\n", "k", "local %", "uniform %", "global %", "uniform %");
+    for (int k = 1; k <= sm.options().max_k; ++k)
+      std::printf("%4d %10.2f %10.2f %10.2f %10.2f\n", k, sm.sink(k, LayerSet::Local),
+                  sm.sink_uniform(k, LayerSet::Local), sm.sink(k, LayerSet::Global),
+                  sm.sink_uniform(k, LayerSet::Global));
+  }
   std::printf("\nattention mass on the first %d positions (mean over heads, samples, queries)\n",
               sm.options().mass_k);
-  std::printf("%5s %10s %10s\n", "layer", "mass", "uniform");
+  std::printf("%5s %10s %10s %s\n", "layer", "mass", "uniform", sm.has_local() ? " kind" : "");
   for (int l = 0; l < sm.n_layers(); ++l)
-    std::printf("%5d %10.4f %10.4f\n", l, sm.mass(l), sm.mass_uniform());
+    std::printf("%5d %10.4f %10.4f %s\n", l, sm.mass(l), sm.mass_uniform(l),
+                sm.has_local() ? (sm.local(l) ? " local" : " global") : "");
 }
 
 void print_probes(const ActivationProbes& p, int top) {
@@ -156,6 +172,11 @@ void write_json(const nlohmann::json& j, const std::string& path) {
   check(bool(f), "cannot write ", path);
 }
 
+// "Layer 3", and " (local)" for a sliding-window layer of a model with both kinds.
+std::string layer_title(const SinkMetric& sm, int l) {
+  return "Layer " + std::to_string(l) + (sm.has_local() && sm.local(l) ? " (local)" : "");
+}
+
 plot::Heatmap heatmap(const SinkMetric& sm, std::vector<double> values, std::string title) {
   return {std::move(title), "key position", "query position",
           sm.map_rows(),    sm.map_cols(),  std::move(values)};
@@ -165,8 +186,7 @@ void plot_maps(const SinksOptions& o, const SinkMetric& sm, const std::string& w
   const int L = sm.n_layers(), H = sm.n_heads();
   if (!o.map.empty()) {
     std::vector<plot::Heatmap> maps;
-    for (int l = 0; l < L; ++l)
-      maps.push_back(heatmap(sm, sm.layer_map(l), "Layer " + std::to_string(l)));
+    for (int l = 0; l < L; ++l) maps.push_back(heatmap(sm, sm.layer_map(l), layer_title(sm, l)));
     plot::save_heatmaps(o.map, maps,
                         {"Average attention map per layer: " + what, std::min(L, 5), 330, 350},
                         "attention weight");
@@ -176,7 +196,7 @@ void plot_maps(const SinksOptions& o, const SinkMetric& sm, const std::string& w
     for (int l = 0; l < L; ++l)
       for (int h = 0; h < H; ++h)
         maps.push_back(
-            heatmap(sm, sm.map(l, h), "Layer " + std::to_string(l) + " head " + std::to_string(h)));
+            heatmap(sm, sm.map(l, h), layer_title(sm, l) + " head " + std::to_string(h)));
     plot::save_heatmaps(o.head_map, maps, {"Average attention map per head: " + what, H, 260, 290},
                         "attention weight");
   }
@@ -184,24 +204,27 @@ void plot_maps(const SinksOptions& o, const SinkMetric& sm, const std::string& w
 
 void plot_mass(const SinksOptions& o, const SinkMetric& sm, const std::string& what) {
   const int L = sm.n_layers(), K = sm.options().max_k;
-  plot::Series model{.label = "model", .markers = true};
+  plot::Series model{.label = sm.has_local() ? "global layers" : "model", .markers = true};
+  plot::Series local{.label = "local (sliding-window) layers", .markers = true};
   plot::Series uniform{.label = "uniform attention", .dashed = true};
   for (int l = 0; l < L; ++l) {
-    model.x.push_back(l), model.y.push_back(sm.mass(l));
-    uniform.x.push_back(l), uniform.y.push_back(sm.mass_uniform());
+    plot::Series& s = sm.has_local() && sm.local(l) ? local : model;
+    s.x.push_back(l), s.y.push_back(sm.mass(l));
+    uniform.x.push_back(l), uniform.y.push_back(sm.mass_uniform(l));
   }
   const std::string first = std::to_string(sm.options().mass_k);
   const plot::Chart mass{.title = "Attention mass on the first " + first + " positions",
                          .x_label = "layer",
                          .y_label = "mass on positions 1.." + first,
-                         .series = {model, uniform},
+                         .series = sm.has_local() ? std::vector<plot::Series>{model, local, uniform}
+                                                  : std::vector<plot::Series>{model, uniform},
                          .y_from_zero = true};
   plot::Chart alpha{.title = "Mean attention on key position k (alpha_k)",
                     .x_label = "key position k",
                     .y_label = "alpha_k (mean over heads, samples)",
                     .log_y = true};
   for (int l = 0; l < L; ++l) {
-    plot::Series s{.label = "layer " + std::to_string(l), .markers = true};
+    plot::Series s{.label = layer_title(sm, l), .markers = true};
     for (int k = 1; k <= K; ++k) {
       double a = 0;
       for (int h = 0; h < sm.n_heads(); ++h) a += sm.alpha(l, h, k);
@@ -259,7 +282,7 @@ void run(const SinksOptions& o) {
 
   SinkMetricOptions mo = o.metric;
   mo.maps = !o.map.empty() || !o.head_map.empty();
-  SinkMetric sm(c.n_layers, c.n_heads, mo);
+  SinkMetric sm(c.n_layers, c.n_heads, mo, c.local_layers());
   const bool probing = o.probes || !o.probe_json.empty() || !o.probe_plot.empty();
   std::unique_ptr<ActivationProbes> probes;
   if (probing) probes = std::make_unique<ActivationProbes>(c, o.tokens + lead_tokens(c));

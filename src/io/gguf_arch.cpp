@@ -21,6 +21,8 @@ class Meta {
   virtual double number(const std::string& key) const = 0;
   virtual bool boolean(const std::string& key) const = 0;
   virtual std::string string(const std::string& key) const = 0;
+  virtual bool is_array(const std::string& key) const = 0;
+  virtual std::vector<bool> flags(const std::string& key) const = 0;  // an array of bools
 };
 
 class FileMeta : public Meta {
@@ -32,6 +34,21 @@ class FileMeta : public Meta {
   bool boolean(const std::string& key) const override { return f_.get_bool(key); }
   std::string string(const std::string& key) const override {
     return std::string(f_.get_string(key));
+  }
+  bool is_array(const std::string& key) const override {
+    return f_.find(key)->type == GgufType::Array;
+  }
+  std::vector<bool> flags(const std::string& key) const override {
+    const GgufKv& kv = *f_.find(key);
+    check(kv.type == GgufType::Array && kv.elem_type == GgufType::Bool, f_.path(), ": metadata ",
+          key, " is not an array of bools");
+    std::vector<bool> out(kv.count);
+    for (uint64_t i = 0; i < kv.count; ++i) {
+      const uint8_t v = f_.data()[kv.offset + i];
+      check(v <= 1, f_.path(), ": metadata ", key, " holds a bool of value ", int(v));
+      out[i] = v;
+    }
+    return out;
   }
 
  private:
@@ -47,6 +64,10 @@ class ListMeta : public Meta {
   bool boolean(const std::string& key) const override { return std::get<bool>(get(key)); }
   std::string string(const std::string& key) const override {
     return std::get<std::string>(get(key));
+  }
+  bool is_array(const std::string&) const override { return false; }
+  std::vector<bool> flags(const std::string& key) const override {
+    fail("convert: metadata ", key, " is not an array");
   }
 
  private:
@@ -149,6 +170,39 @@ void read_llama(const Keys& k, ModelConfig& c) {
   if (c.family == "llama" && c.sliding_window > 0) c.family = "mistral";
 }
 
+// Gemma 3: local layers (all but every sliding_window_pattern-th, 6 by
+// default as in llama.cpp) with their own RoPE base, QK-norm, sandwich norms,
+// GELU-tanh, a scaled embedding. llama.cpp's converter has already added
+// Gemma's +1 to every norm weight, so they are plain gains here.
+void read_gemma3(const Keys& k, ModelConfig& c) {
+  shape(k, c);
+  rms_swiglu(k, c);
+  c.act = Activation::GELUTanh;
+  rope(k, c, RopeLayout::RotateHalf);
+  c.sliding_window = k.count("attention.sliding_window", 0);
+  if (c.sliding_window > 0) {
+    c.sliding_window_pattern = 6;
+    if (k.has("attention.sliding_window_pattern") &&
+        k.m.is_array(k.key("attention.sliding_window_pattern"))) {
+      const std::vector<bool> local = k.m.flags(k.key("attention.sliding_window_pattern"));
+      check(int(local.size()) == c.n_layers, k.where, ": ",
+            k.key("attention.sliding_window_pattern"), " has ", local.size(), " entries for ",
+            c.n_layers, " layers");
+      c.sliding_window_pattern = sliding_window_pattern_of(local);
+      check(c.sliding_window_pattern >= 0, k.where, ": ", k.key("attention.sliding_window_pattern"),
+            " is not every n-th layer global (not supported)");
+    } else {
+      c.sliding_window_pattern = k.count("attention.sliding_window_pattern", 6);
+    }
+    c.rope_theta_local = k.num("rope.freq_base_swa", 10000.0);  // llama.cpp's default
+  }
+  c.qk_norm = c.sandwich_norm = true;
+  c.embed_scale = std::sqrt(float(c.dim));
+  // llama.cpp (after gemma_pytorch): 27B (62 layers) scales by dim / heads.
+  c.query_scale = 1.0f / std::sqrt(float(c.n_layers == 62 ? c.dim / c.n_heads : c.head_dim));
+  c.final_softcap = float(k.num("final_logit_softcapping", 0));  // llama.cpp reads no attention cap
+}
+
 void read_qwen2(const Keys& k, ModelConfig& c) {
   shape(k, c);
   rms_swiglu(k, c);
@@ -209,19 +263,21 @@ struct Arch {
   bool gated;          // blk.N.ffn_gate
   bool permute_qk;     // q/k rows in interleaved RoPE order (llama.cpp's permute)
   const char* ffn_norm;
+  bool gemma_norms;   // blk.N.attn_q_norm, attn_k_norm, post_attention_norm, post_ffw_norm
   const char* extra;  // a global tensor only this architecture has, or ""
   void (*read)(const Keys&, ModelConfig&);
 };
 
 constexpr Arch kArchs[] = {
-    {"llama", "llama", false, true, true, "ffn_norm", "", read_llama},
-    {"mistral", "mistral", false, true, true, "ffn_norm", "", read_llama},
-    {"qwen2", "qwen2", false, true, false, "ffn_norm", "", read_qwen2},
-    {"gptneox", "gpt_neox", true, false, false, "ffn_norm", "", read_gptneox},
-    {"falcon", "falcon", true, false, false, "attn_norm_2", "", read_falcon},
-    {"mpt", "mpt", true, false, false, "ffn_norm", "position_embd", read_mpt},
-    {"bloom", "bloom", true, false, false, "ffn_norm", "token_embd_norm", read_bloom},
-    {"gpt2", "gpt2", true, false, false, "ffn_norm", "position_embd", read_gpt2},
+    {"llama", "llama", false, true, true, "ffn_norm", false, "", read_llama},
+    {"mistral", "mistral", false, true, true, "ffn_norm", false, "", read_llama},
+    {"qwen2", "qwen2", false, true, false, "ffn_norm", false, "", read_qwen2},
+    {"gptneox", "gpt_neox", true, false, false, "ffn_norm", false, "", read_gptneox},
+    {"falcon", "falcon", true, false, false, "attn_norm_2", false, "", read_falcon},
+    {"mpt", "mpt", true, false, false, "ffn_norm", false, "position_embd", read_mpt},
+    {"bloom", "bloom", true, false, false, "ffn_norm", false, "token_embd_norm", read_bloom},
+    {"gpt2", "gpt2", true, false, false, "ffn_norm", false, "position_embd", read_gpt2},
+    {"gemma3", "gemma3_text", false, true, false, "ffn_norm", true, "", read_gemma3},
 };
 
 const Arch* arch_named(const std::string& name) {
@@ -265,6 +321,12 @@ std::vector<std::pair<std::string, std::string>> names_of(const Arch& a, int n_l
     layer.emplace_back("post_attention_layernorm", a.ffn_norm);
   else if (two_norms)
     layer.emplace_back("post_attention_layernorm", "attn_norm");
+  if (a.gemma_norms) {
+    layer.emplace_back("self_attn.q_norm", "attn_q_norm");
+    layer.emplace_back("self_attn.k_norm", "attn_k_norm");
+    layer.emplace_back("attn_output_layernorm", "post_attention_norm");
+    layer.emplace_back("ffn_output_layernorm", "post_ffw_norm");
+  }
   if (a.gated) layer.emplace_back("mlp.gate_proj", "ffn_gate");
   layer.emplace_back("mlp.up_proj", "ffn_up");
   layer.emplace_back("mlp.down_proj", "ffn_down");
@@ -285,7 +347,7 @@ std::vector<std::pair<std::string, std::string>> names_of(const Arch& a, int n_l
 const Arch& arch_for(const ModelConfig& c) {
   const Arch* a = arch_of_family(c.family);
   check(a != nullptr, "GGUF: family '", c.family, "' has no GGUF architecture (supported: ",
-        "llama, mistral, qwen2, gpt_neox, falcon, mpt, bloom, gpt2)");
+        "llama, mistral, qwen2, gpt_neox, falcon, mpt, bloom, gpt2, gemma3_text)");
   return *a;
 }
 
@@ -404,6 +466,11 @@ std::vector<std::pair<std::string, GgufValue>> gguf_write_config(const ModelConf
   if (A == "gptneox" || A == "falcon")
     kv.emplace_back(A + ".use_parallel_residual", c.parallel_residual);
   if (c.sliding_window > 0) u32("attention.sliding_window", c.sliding_window);
+  if (A == "gemma3" && c.sliding_window > 0) {
+    u32("attention.sliding_window_pattern", c.sliding_window_pattern);
+    f32("rope.freq_base_swa", c.rope_theta_local > 0 ? c.rope_theta_local : c.rope_theta);
+  }
+  if (c.final_softcap > 0) f32("final_logit_softcapping", c.final_softcap);
 
   // Read it back the way load_gguf will, and name every switch that would change.
   ModelConfig r;
@@ -433,6 +500,18 @@ std::vector<std::pair<std::string, GgufValue>> gguf_write_config(const ModelConf
   }
   same(r.clip_qkv == c.clip_qkv, "clip_qkv", std::to_string(c.clip_qkv));
   same(r.sliding_window == c.sliding_window, "sliding window", std::to_string(c.sliding_window));
+  bool layers_same = true;
+  for (int l = 0; l < c.n_layers; ++l)
+    layers_same = layers_same && r.local_layer(l) == c.local_layer(l) &&
+                  float(r.layer_rope_theta(l)) == float(c.layer_rope_theta(l));
+  same(layers_same, "local/global layer pattern and RoPE bases",
+       std::to_string(c.sliding_window_pattern));
+  same(r.qk_norm == c.qk_norm, "QK-norm", c.qk_norm ? "on" : "off");
+  same(r.sandwich_norm == c.sandwich_norm, "sandwich norms", c.sandwich_norm ? "on" : "off");
+  same(r.embed_scale == c.embed_scale, "embedding scale", std::to_string(c.embed_scale));
+  same(r.attn_scale() == c.attn_scale(), "query scale", std::to_string(c.attn_scale()));
+  same(r.attn_softcap == c.attn_softcap && r.final_softcap == c.final_softcap, "soft-capping",
+       std::to_string(c.attn_softcap) + "/" + std::to_string(c.final_softcap));
   same(c.attn_op == AttnOp::Softmax, "attention op", attn_op_name(c.attn_op));
   same(!c.attn_logn_bias, "log-n bias", "on");
   same(!c.attn_gate, "attention gate", "on");

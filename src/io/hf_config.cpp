@@ -1,6 +1,7 @@
 #include "io/hf_config.h"
 
 #include <climits>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -267,6 +268,42 @@ void gpt2(const Fields& f, const std::string& path, ModelConfig& c) {
         ": scale_attn_weights=false is not supported");
 }
 
+// Gemma 3 (gemma3_text): local layers with their own RoPE base, QK-norm,
+// sandwich norms, GELU-tanh, an embedding scaled by sqrt(dim).
+void gemma3(const Fields& f, const std::string& path, ModelConfig& c) {
+  llama_shape(f, path, c);
+  c.norm_eps = float(f.get_number("rms_norm_eps", 1e-6));
+  c.act = activation_of(f, path, "hidden_activation", "gelu_pytorch_tanh");
+  c.rope_theta = f.get_number("rope_theta", 1000000.0);
+  check(f.find("rope_scaling") == nullptr, path, ": rope_scaling is not supported");
+  c.sliding_window = f.get_int("sliding_window", 0);
+  if (const json* types = f.find("layer_types")) {
+    check(types->is_array() && int(types->size()) == c.n_layers, path,
+          ": field layer_types must list one type per layer (", c.n_layers, ")");
+    std::vector<bool> local;
+    for (const json& t : *types) {
+      const std::string s = t.is_string() ? t.get<std::string>() : "";
+      check(s == "sliding_attention" || s == "full_attention", path, ": field layer_types: '",
+            t.dump(), "' is not sliding_attention or full_attention");
+      local.push_back(s == "sliding_attention");
+    }
+    c.sliding_window_pattern = sliding_window_pattern_of(local);
+    check(c.sliding_window_pattern >= 0, path,
+          ": field layer_types is not every n-th layer global (not supported)");
+  } else {
+    c.sliding_window_pattern = f.get_int("sliding_window_pattern", 6);
+  }
+  c.rope_theta_local = f.get_number("rope_local_base_freq", 10000.0);
+  c.qk_norm = c.sandwich_norm = true;
+  c.embed_scale = std::sqrt(float(c.dim));
+  c.query_scale = float(1 / std::sqrt(f.get_number("query_pre_attn_scalar", c.head_dim)));
+  c.attn_softcap = float(f.get_number("attn_logit_softcapping", 0));
+  c.final_softcap = float(f.get_number("final_logit_softcapping", 0));
+  c.tied_embeddings = f.get_bool("tie_word_embeddings", true);
+  c.bos_id = f.get_token("bos_token_id", 2);
+  c.eos_id = f.get_token("eos_token_id", 1);
+}
+
 template <size_t N>
 int pick(const Fields& f, const std::string& path, const char* key, const char* const (&names)[N],
          const char* fallback) {
@@ -323,6 +360,7 @@ constexpr Family kFamilies[] = {
     {"mpt", "MPTForCausalLM", mpt},
     {"bloom", "BloomForCausalLM", bloom},
     {"gpt2", "GPT2LMHeadModel", gpt2},
+    {"gemma3_text", "Gemma3ForCausalLM", gemma3},
     {"sinkstream", "SinkstreamForCausalLM", sinkstream},
 };
 

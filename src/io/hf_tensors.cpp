@@ -45,6 +45,18 @@ Tensor transpose(const Tensor& t, TensorStore& ts) {
   return out;
 }
 
+// Gemma's RMSNorm scales by 1 + w: the gain as f32 with the 1 added.
+Tensor plus_one(const Tensor& t, TensorStore& ts) {
+  auto buf = std::make_shared<std::vector<float>>(t.numel());
+  dequantize_row(t, 0, buf->data());
+  for (float& g : *buf) g += 1;
+  Tensor out = t;
+  out.dtype = DType::F32;
+  out.data = buf->data();
+  ts.owners.push_back(buf);
+  return out;
+}
+
 // Rows of q, k and v inside a fused projection.
 struct QkvRows {
   std::vector<int64_t> q, k, v;
@@ -79,6 +91,7 @@ struct Rule {
   const char* pattern;
   const char* canonical;  // "qkv" marks a fused projection to split
   bool conv1d = false;    // GPT-2: weight stored transposed
+  bool plus_one = false;  // Gemma: a norm gain stored as w for 1 + w
 };
 
 const std::map<std::string, std::vector<Rule>>& rules() {
@@ -135,6 +148,26 @@ const std::map<std::string, std::vector<Rule>>& rules() {
         {R"(h\.(\d+)\.mlp\.c_fc\.(\w+))", "model.layers.$1.mlp.up_proj.$2", true},
         {R"(h\.(\d+)\.mlp\.c_proj\.(\w+))", "model.layers.$1.mlp.down_proj.$2", true},
         {R"(ln_f\.(\w+))", "model.norm.$1"}}},
+      // Gemma's post_attention_layernorm normalises the attention output;
+      // pre_feedforward_layernorm is what Llama calls post_attention_layernorm.
+      {"gemma3_text",
+       {{R"(embed_tokens\.weight)", "model.embed_tokens.weight"},
+        {R"(layers\.(\d+)\.input_layernorm\.(weight))", "model.layers.$1.input_layernorm.$2", false,
+         true},
+        {R"(layers\.(\d+)\.self_attn\.(q_norm|k_norm)\.weight)",
+         "model.layers.$1.self_attn.$2.weight", false, true},
+        {R"(layers\.(\d+)\.self_attn\.(q_proj|k_proj|v_proj|o_proj)\.weight)",
+         "model.layers.$1.self_attn.$2.weight"},
+        {R"(layers\.(\d+)\.post_attention_layernorm\.(weight))",
+         "model.layers.$1.attn_output_layernorm.$2", false, true},
+        {R"(layers\.(\d+)\.pre_feedforward_layernorm\.(weight))",
+         "model.layers.$1.post_attention_layernorm.$2", false, true},
+        {R"(layers\.(\d+)\.post_feedforward_layernorm\.(weight))",
+         "model.layers.$1.ffn_output_layernorm.$2", false, true},
+        {R"(layers\.(\d+)\.mlp\.(gate_proj|up_proj|down_proj)\.weight)",
+         "model.layers.$1.mlp.$2.weight"},
+        {R"(norm\.(weight))", "model.norm.$1", false, true},
+        {R"(lm_head\.weight)", "lm_head.weight"}}},
   };
   return r;
 }
@@ -165,6 +198,7 @@ void canonicalize_hf_tensors(const ModelConfig& c, TensorStore& ts, const std::s
       Tensor t = t0;
       const bool transposed = cr.rule->conv1d && t.shape.size() == 2;
       if (transposed) t = transpose(t, ts);
+      if (cr.rule->plus_one) t = plus_one(t, ts);
       if (std::string(cr.rule->canonical) != "qkv") {
         out.emplace_back(m.format(cr.rule->canonical), t);
         break;

@@ -9,9 +9,10 @@
 
 namespace ss {
 
-// Renames, splits fused QKV projections and transposes GPT-2's Conv1D weights
-// of a family's raw tensors in place. Split or transposed tensors get owned
-// copies; everything else keeps pointing into the file. Unknown names are
+// Renames, splits fused QKV projections, transposes GPT-2's Conv1D weights and
+// adds Gemma's 1 to its norm gains (stored as w for 1 + w), in place. Split,
+// transposed or widened tensors get owned copies; everything else keeps
+// pointing into the file. Unknown names are
 // dropped (buffers like rotary inv_freq). One-line ss::Error naming path and
 // tensor when a fused tensor has the wrong shape.
 void canonicalize_hf_tensors(const ModelConfig& c, TensorStore& ts, const std::string& path);

@@ -2,7 +2,9 @@
 // Readers of every checkpoint format fill one of these; nothing else in the
 // engine looks at file formats. Each family's quirks are switches here.
 #pragma once
+#include <cmath>
 #include <string>
+#include <vector>
 
 namespace ss {
 
@@ -64,7 +66,17 @@ struct ModelConfig {
   float clip_qkv = 0;         // clamp q, k, v to +-clip_qkv (MPT); 0: off
   float alibi_bias_max = 8;   // ALiBi slopes 2^(-max*h/n) (MPT's alibi_bias_max)
   bool alibi_scaled = false;  // ALiBi bias also divided by sqrt(head_dim) (Falcon)
-  int sliding_window = 0;     // attention span the model was trained with (Mistral); 0: none
+  // Local (sliding-window) layers attend the last sliding_window tokens, the
+  // current one included (Mistral: every layer; Gemma 3: all but every 6th).
+  int sliding_window = 0;          // 0: no local layers
+  int sliding_window_pattern = 0;  // every n-th layer (n-1, 2n-1, ...) is global; 0: all local
+  double rope_theta_local = 0;     // RoPE base of the local layers; 0: rope_theta
+  bool qk_norm = false;            // RMSNorm on each head's query and key, before RoPE (Gemma 3)
+  bool sandwich_norm = false;      // also norms on the attention and FFN outputs (Gemma 2 and 3)
+  float embed_scale = 1;           // the token embedding is multiplied by this (Gemma: sqrt(dim))
+  float query_scale = 0;           // query-key scale; 0: 1/sqrt(head_dim)
+  float attn_softcap = 0;          // scores -> cap * tanh(scores / cap); 0: off (Gemma 2)
+  float final_softcap = 0;         // logits -> cap * tanh(logits / cap); 0: off (Gemma 2)
   AttnOp attn_op = AttnOp::Softmax;
   bool attn_logn_bias = false;  // sigmoid ops: scores - log(number of keys seen)
   bool attn_gate = false;       // attention output * sigmoid(x W_g) (gated attention)
@@ -80,10 +92,30 @@ struct ModelConfig {
   int kv_dim() const { return n_kv_heads * head_dim; }
   int q_dim() const { return n_heads * head_dim; }
   int rot_dim() const { return rotary_dim > 0 ? rotary_dim : head_dim; }
+  float attn_scale() const {
+    return query_scale > 0 ? query_scale : 1 / std::sqrt(float(head_dim));
+  }
+  bool local_layer(int l) const {
+    return sliding_window > 0 &&
+           (sliding_window_pattern <= 0 || (l + 1) % sliding_window_pattern != 0);
+  }
+  std::vector<bool> local_layers() const {
+    std::vector<bool> v(n_layers);
+    for (int l = 0; l < n_layers; ++l) v[l] = local_layer(l);
+    return v;
+  }
+  double layer_rope_theta(int l) const {
+    return local_layer(l) && rope_theta_local > 0 ? rope_theta_local : rope_theta;
+  }
   // Tokens every stream starts with before the user's: the sink token.
   friend int lead_tokens(const ModelConfig& c) { return c.sink_token_id >= 0 ? 1 : 0; }
   // Checks the numbers are usable; throws a one-line ss::Error otherwise.
   void validate() const;
 };
+
+// The sliding_window_pattern that makes exactly the layers flagged local
+// local (0: all of them), or -1 when no pattern does (HF's layer_types and
+// GGUF's per-layer sliding_window_pattern are lists).
+int sliding_window_pattern_of(const std::vector<bool>& local);
 
 }  // namespace ss

@@ -21,10 +21,7 @@ Workspace::Workspace(const ModelConfig& c, int n)
       g(c.attn_gate ? size_t(n) * c.q_dim() : 0),
       gate(size_t(n) * c.hidden_dim),
       up(size_t(n) * c.hidden_dim),
-      steps(n),
-      rows(n),
-      win(n),
-      sink(n) {}
+      rows(n) {}
 
 Tape::Tape(const ModelConfig& c, int n) : T(n), layers(c.n_layers), rows(n) {
   const size_t d = size_t(n) * c.dim, q = size_t(n) * c.q_dim(), kv = size_t(n) * c.kv_dim(),
@@ -57,11 +54,11 @@ const float* Model::vec(const std::string& name, int64_t n, bool required) {
   return w.data();
 }
 
-Model::Norm Model::norm(const std::string& name, bool required) {
+Model::Norm Model::norm(const std::string& name, bool required, int64_t size) {
   Norm n;
-  n.g = vec(name + ".weight", ckpt_.config.dim, required);
-  if (n.g && ckpt_.config.norm == NormKind::LayerNorm)
-    n.b = vec(name + ".bias", ckpt_.config.dim, false);
+  if (size == 0) size = ckpt_.config.dim;
+  n.g = vec(name + ".weight", size, required);
+  if (n.g && ckpt_.config.norm == NormKind::LayerNorm) n.b = vec(name + ".bias", size, false);
   return n;
 }
 
@@ -88,6 +85,14 @@ Model::Model(Checkpoint ckpt) : ckpt_(std::move(ckpt)) {
       Layer L;
       L.attn_norm = norm(p + "input_layernorm", true);
       L.ffn_norm = norm(p + "post_attention_layernorm", !c.parallel_residual);
+      if (c.qk_norm) {
+        L.q_norm = norm(p + "self_attn.q_norm", true, c.head_dim);
+        L.k_norm = norm(p + "self_attn.k_norm", true, c.head_dim);
+      }
+      if (c.sandwich_norm) {
+        L.attn_out_norm = norm(p + "attn_output_layernorm", true);
+        L.ffn_out_norm = norm(p + "ffn_output_layernorm", true);
+      }
       L.q = linear(p + "self_attn.q_proj", qd, d);
       L.k = linear(p + "self_attn.k_proj", kvd, d);
       L.v = linear(p + "self_attn.v_proj", kvd, d);
@@ -137,6 +142,8 @@ void Model::apply_linear(Backend& be, const Linear& l, const float* x, float* y,
 AttentionParams Model::attention_params(const Layer& L) const {
   const ModelConfig& c = config();
   AttentionParams ap{c.n_heads, c.n_kv_heads, c.head_dim};
+  ap.scale = c.query_scale;
+  ap.softcap = c.attn_softcap;
   ap.alibi_slopes = alibi_.empty() ? nullptr : alibi_.data();
   ap.alibi_scale = c.alibi_scaled ? 1.0f / std::sqrt(float(c.head_dim)) : 1.0f;
   ap.sink_logits = L.sinks;
@@ -147,19 +154,69 @@ AttentionParams Model::attention_params(const Layer& L) const {
   return ap;
 }
 
-KvStep Model::masked_step(const KvCache& cache, int64_t t) const {
+KvStep Model::masked_step(const KvRing& ring, bool local, int64_t t) const {
   const ModelConfig& c = config();
-  KvStep s = cache.step(t);
+  KvStep s = ring.step(t);
   if (t < c.prefix_lm) {  // the prefix sees all of itself, in slots 0..p-1
     s.segments[0] = {0, c.prefix_lm, false};
     s.n_segments = 1;
     s.kept = c.prefix_lm;
-  } else if (c.sliding_window > 0 && s.kept > c.sliding_window && s.n_segments == 1) {
-    // A cache that holds more than the window (dense): its last w slots.
-    s.segments[0].first_slot += s.kept - c.sliding_window;
-    s.segments[0].count = s.kept = c.sliding_window;
+  } else if (local && s.kept > c.sliding_window) {
+    // A ring that holds more than the window (a dense cache shared by every
+    // layer): only text positions t-w+1..t. Cache order is text order, so
+    // that drops slots from the front: sinks first, then the oldest of the ring.
+    const int64_t from = t + 1 - c.sliding_window;
+    const int sinks = s.segments[0].sink ? s.segments[0].count : 0;
+    const int visible = int(std::max<int64_t>(0, sinks - std::max<int64_t>(0, from))) +
+                        std::min(s.kept - sinks, c.sliding_window);
+    int drop = s.kept - visible, out = 0;
+    for (int g = 0; g < s.n_segments; ++g) {
+      KvSegment seg = s.segments[g];
+      const int d = std::min(drop, seg.count);
+      seg.first_slot += d;
+      seg.count -= d;
+      drop -= d;
+      if (seg.count > 0) s.segments[out++] = seg;
+    }
+    s.n_segments = out;
+    s.kept = visible;
   }
   return s;
+}
+
+void Model::plan_views(Workspace& ws, const KvCache& cache, int64_t t0, int T) const {
+  const ModelConfig& c = config();
+  check(cache.n_layers() == c.n_layers, "forward: a cache of ", cache.n_layers(),
+        " layers for a model of ", c.n_layers);
+  size_t n = 0;
+  ws.view_of.resize(c.n_layers);
+  for (int l = 0; l < c.n_layers; ++l) {
+    const int kind = cache.kind(l);
+    const bool local = c.local_layer(l);
+    const double theta = c.layer_rope_theta(l);
+    size_t v = 0;
+    while (v < n &&
+           !(ws.views[v].kind == kind && ws.views[v].local == local && ws.views[v].theta == theta))
+      ++v;
+    ws.view_of[l] = int(v);
+    if (v < n) continue;
+    if (ws.views.size() <= v) ws.views.emplace_back();
+    LayerView& view = ws.views[v];
+    view.kind = kind;
+    view.local = local;
+    view.theta = theta;
+    ++n;
+    view.steps.resize(ws.max_tokens);
+    const bool rope = c.position == PositionKind::Rope;
+    if (rope) view.win.resize(ws.max_tokens), view.sink.resize(ws.max_tokens);
+    for (int i = 0; i < T; ++i) {
+      KvStep& s = view.steps[i];
+      s = masked_step(cache.kinds()[kind], local, t0 + i);
+      if (!rope) continue;
+      rope_angles(s.window_pos, c.rot_dim(), theta, view.win[i]);
+      if (s.sink_pos != s.window_pos) rope_angles(s.sink_pos, c.rot_dim(), theta, view.sink[i]);
+    }
+  }
 }
 
 void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* tokens, int T,
@@ -178,16 +235,7 @@ void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* token
   check(prefix == 0 || (t0 == 0 && T >= c.prefix_lm && cache.capacity() >= c.prefix_lm),
         "a prefix-LM model takes its first ", c.prefix_lm,
         " tokens in one call, into a cache of at least as many slots");
-
-  // Per token: which slots it sees, and the angles of its one or two query rotations.
-  std::vector<KvStep>& steps = ws.steps;
-  for (int i = 0; i < T; ++i) {
-    steps[i] = masked_step(cache, t0 + i);
-    if (!rope) continue;
-    rope_angles(steps[i].window_pos, c.rot_dim(), c.rope_theta, ws.win[i]);
-    if (steps[i].sink_pos != steps[i].window_pos)
-      rope_angles(steps[i].sink_pos, c.rot_dim(), c.rope_theta, ws.sink[i]);
-  }
+  plan_views(ws, cache, t0, T);
   for (int i = 0; i < T; ++i) {
     check(tokens[i] >= 0 && tokens[i] < c.vocab_size, "token id ", tokens[i],
           " is outside the vocabulary (", c.vocab_size, ")");
@@ -197,6 +245,8 @@ void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* token
   for (int i = 0; i < T; ++i) {
     float* x = ws.x.data() + size_t(i) * d;
     dequantize_row(*embed_, tokens[i], x);
+    if (c.embed_scale != 1)
+      for (int j = 0; j < d; ++j) x[j] *= c.embed_scale;
     if (positions_) {
       dequantize_row(*positions_, t0 + i, ws.xb.data());
       for (int j = 0; j < d; ++j) x[j] += ws.xb[j];
@@ -206,8 +256,8 @@ void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* token
     apply_norm(be, embed_norm_, ws.x.data(), ws.xb.data(), T);
     std::copy_n(ws.xb.begin(), size_t(T) * d, ws.x.begin());
   }
-  if (ws.hook && ws.probs.size() < size_t(c.n_heads) * cache.capacity())
-    ws.probs.resize(size_t(c.n_heads) * cache.capacity());
+  if (ws.hook && ws.probs.size() < size_t(c.n_heads) * cache.max_capacity())
+    ws.probs.resize(size_t(c.n_heads) * cache.max_capacity());
   const size_t Td = size_t(T) * d, Tq = size_t(T) * qd, Th = size_t(T) * c.hidden_dim;
   auto save = [](const std::vector<float>& from, size_t n, std::vector<float>& to) {
     std::copy_n(from.begin(), n, to.begin());
@@ -217,13 +267,26 @@ void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* token
     const Layer& L = layers_[l];
     Tape::Layer* tl = tape ? &tape->layers[l] : nullptr;
     const AttentionParams ap = attention_params(L);
+    const LayerView& view = ws.views[ws.view_of[l]];
+    const std::vector<KvStep>& steps = view.steps;
+    const KvRing& ring = cache.ring_of(l);
+    const int cap = ring.capacity();
     // Attention input: norm(x) (pre-norm) or x itself (post-norm).
     if (tl && !c.post_norm) save(ws.x, Td, tl->n1_in);
     if (!c.post_norm) apply_norm(be, L.attn_norm, ws.x.data(), ws.xb.data(), T);
     const float* a_in = c.post_norm ? ws.x.data() : ws.xb.data();
     if (tl) std::copy_n(a_in, Td, tl->a_in.begin());
-    apply_linear(be, L.q, a_in, ws.q.data(), T);
-    apply_linear(be, L.k, a_in, ws.k.data(), T);
+    if (c.qk_norm) {  // each head's query and key, through ws.att (free until attention)
+      apply_linear(be, L.q, a_in, ws.att.data(), T);
+      be.norm(c.norm, ws.att.data(), L.q_norm.g, L.q_norm.b, ws.q.data(), T * c.n_heads, hd,
+              c.norm_eps);
+      apply_linear(be, L.k, a_in, ws.att.data(), T);
+      be.norm(c.norm, ws.att.data(), L.k_norm.g, L.k_norm.b, ws.k.data(), T * c.n_kv_heads, hd,
+              c.norm_eps);
+    } else {
+      apply_linear(be, L.q, a_in, ws.q.data(), T);
+      apply_linear(be, L.k, a_in, ws.k.data(), T);
+    }
     apply_linear(be, L.v, a_in, ws.v.data(), T);
     if (L.g.w) apply_linear(be, L.g, a_in, ws.g.data(), T);
     if (c.clip_qkv > 0) {
@@ -242,14 +305,14 @@ void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* token
         if (s.sink_pos != s.window_pos) {
           std::memcpy(ws.q_sink.data() + size_t(i) * qd, q, sizeof(float) * qd);
           be.rope(ws.q_sink.data() + size_t(i) * qd, c.n_heads, hd, c.rot_dim(), c.rope_layout,
-                  ws.sink[i]);
+                  view.sink[i]);
         }
-        be.rope(q, c.n_heads, hd, c.rot_dim(), c.rope_layout, ws.win[i]);
-        be.rope(k, c.n_kv_heads, hd, c.rot_dim(), c.rope_layout, ws.win[i]);
+        be.rope(q, c.n_heads, hd, c.rot_dim(), c.rope_layout, view.win[i]);
+        be.rope(k, c.n_kv_heads, hd, c.rot_dim(), c.rope_layout, view.win[i]);
       }
-      const int slot = cache.slot(t0 + i);
+      const int slot = ring.slot(t0 + i);
       for (int h = 0; h < c.n_kv_heads; ++h) {
-        const size_t dst = (size_t(h) * cache.capacity() + slot) * hd;
+        const size_t dst = (size_t(h) * cap + slot) * hd;
         std::memcpy(K + dst, k + h * hd, sizeof(float) * hd);
         std::memcpy(V + dst, ws.v.data() + size_t(i) * kvd + h * hd, sizeof(float) * hd);
       }
@@ -261,11 +324,11 @@ void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* token
           rope && s.sink_pos != s.window_pos ? ws.q_sink.data() + size_t(i) * qd : q;
       return AttentionRow{q,
                           q_sink,
-                          {K, V, cache.capacity(), s.segments.data(), s.n_segments, s.kept},
+                          {K, V, cap, s.segments.data(), s.n_segments, s.kept},
                           ws.att.data() + size_t(i) * qd};
     };
     for (int i = 0; i < prefix; ++i) write(i);
-    if (!ws.hook && t0 + T <= cache.capacity()) {
+    if (!ws.hook && t0 + T <= cap) {
       // Nothing is evicted within the chunk: write every key, then attend
       // with all rows at once.
       for (int i = prefix; i < T; ++i) write(i);
@@ -291,6 +354,10 @@ void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* token
       for (size_t i = 0; i < Tq; ++i) ws.att[i] /= 1.0f + std::exp(-ws.g[i]);
     if (tl) save(ws.att, Tq, tl->o_in);
     apply_linear(be, L.o, ws.att.data(), ws.xb.data(), T);
+    if (L.attn_out_norm.g) {
+      apply_norm(be, L.attn_out_norm, ws.xb.data(), ws.xb2.data(), T);
+      std::copy_n(ws.xb2.begin(), Td, ws.xb.begin());
+    }
 
     // FFN input: the residual stream after attention, or (parallel) before it.
     if (!c.parallel_residual)
@@ -317,6 +384,10 @@ void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* token
     }
     if (tl) save(ws.gate, Th, tl->h);
     apply_linear(be, L.down, h, ws.xb2.data(), T);
+    if (L.ffn_out_norm.g) {
+      apply_norm(be, L.ffn_out_norm, ws.xb2.data(), ws.xb.data(), T);
+      std::copy_n(ws.xb.begin(), Td, ws.xb2.begin());
+    }
     for (size_t i = 0; i < Td; ++i) ws.x[i] += ws.xb2[i] + (c.parallel_residual ? ws.xb[i] : 0.0f);
     if (c.post_norm) {  // x = norm2(x + ffn(x))
       if (tl) save(ws.x, Td, tl->n2_in);
@@ -334,6 +405,9 @@ void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* token
   apply_norm(be, final_norm_, ws.x.data() + size_t(first) * d, ws.xb.data(), rows);
   if (tape) save(ws.xb, Td, tape->xf);
   be.matmul(*lm_head_, ws.xb.data(), logits, rows);
+  if (const float cap = c.final_softcap; cap > 0)
+    for (float* z = logits; z < logits + size_t(rows) * c.vocab_size; ++z)
+      *z = cap * std::tanh(*z / cap);
 }
 
 void Model::backward(Backend& be, Workspace& ws, const KvCache& cache, const int* tokens, int T,
@@ -341,8 +415,13 @@ void Model::backward(Backend& be, Workspace& ws, const KvCache& cache, const int
   const ModelConfig& c = config();
   Tape* tape = ws.tape;
   check(tape && T == tape->T && cache.n_seen() == T, "backward: no tape of this forward call");
-  check(!c.parallel_residual && c.clip_qkv == 0 && !embed_norm_.g,
-        "backward: parallel residuals, clip_qkv and embedding norms are inference-only");
+  for (int l = 0; l < cache.n_layers(); ++l)
+    check(!cache.ring_of(l).evict && cache.capacity(l) >= T, "backward: layer ", l,
+          "'s cache does not hold the whole sample");
+  check(!c.parallel_residual && c.clip_qkv == 0 && !embed_norm_.g && !c.qk_norm &&
+            !c.sandwich_norm && c.attn_softcap == 0 && c.final_softcap == 0,
+        "backward: parallel residuals, clip_qkv, embedding norms, QK-norm, sandwich norms and ",
+        "soft-capping are inference-only");
   const int d = c.dim, hd = c.head_dim, kvd = c.kv_dim(), qd = c.q_dim();
   const size_t Td = size_t(T) * d;
   const bool rope = c.position == PositionKind::Rope;
@@ -373,6 +452,8 @@ void Model::backward(Backend& be, Workspace& ws, const KvCache& cache, const int
     const Layer& L = layers_[l];
     const Tape::Layer& tl = tp.layers[l];
     const AttentionParams ap = attention_params(L);
+    const LayerView& view = ws.views[ws.view_of[l]];
+    const int cap = cache.capacity(l);
     // FFN block: from the gradient of its output, adds the gradient of its input to dfin.
     auto ffn_bwd = [&](const float* dout, float* dfin) {
       const int64_t n = int64_t(T) * c.hidden_dim;
@@ -407,26 +488,25 @@ void Model::backward(Backend& be, Workspace& ws, const KvCache& cache, const int
       float* dkb_k = L.kv_bias_k ? g.of(L.kv_bias_k) : nullptr;
       float* dkb_v = L.kv_bias_v ? g.of(L.kv_bias_v) : nullptr;
       for (int i = 0; i < T; ++i) {
-        const KvStep& s = ws.steps[i];
-        tp.rows[i] = {
-            tl.q.data() + size_t(i) * qd,
-            {cache.k(l), cache.v(l), cache.capacity(), s.segments.data(), s.n_segments, s.kept},
-            datt + size_t(i) * qd,
-            tp.dq.data() + size_t(i) * qd};
+        const KvStep& s = view.steps[i];
+        tp.rows[i] = {tl.q.data() + size_t(i) * qd,
+                      {cache.k(l), cache.v(l), cap, s.segments.data(), s.n_segments, s.kept},
+                      datt + size_t(i) * qd,
+                      tp.dq.data() + size_t(i) * qd};
       }
       be.attention_backward(tp.rows.data(), T, ap, tp.dK.data(), tp.dV.data(), dsink, dkb_k, dkb_v);
       // Cache layout [kv head][slot][hd] back to tokens; rotations undone.
       for (int i = 0; i < T; ++i) {
         for (int h = 0; h < c.n_kv_heads; ++h) {
-          const size_t at = (size_t(h) * cache.capacity() + i) * hd;
+          const size_t at = (size_t(h) * cap + i) * hd;
           std::copy_n(tp.dK.begin() + at, hd, tp.dk.begin() + size_t(i) * kvd + h * hd);
           std::copy_n(tp.dV.begin() + at, hd, tp.dv.begin() + size_t(i) * kvd + h * hd);
         }
         if (rope) {
           be.rope(tp.dq.data() + size_t(i) * qd, c.n_heads, hd, c.rot_dim(), c.rope_layout,
-                  ws.win[i], true);
+                  view.win[i], true);
           be.rope(tp.dk.data() + size_t(i) * kvd, c.n_kv_heads, hd, c.rot_dim(), c.rope_layout,
-                  ws.win[i], true);
+                  view.win[i], true);
         }
       }
       linear_bwd(L.q, tl.a_in.data(), tp.dq.data(), dain, true);
@@ -458,7 +538,7 @@ void Model::backward(Backend& be, Workspace& ws, const KvCache& cache, const int
   float* dpos = positions_ ? g.of(positions_->data) : nullptr;
   for (int i = 0; i < T; ++i)
     for (int j = 0; j < d; ++j) {
-      demb[size_t(tokens[i]) * d + j] += dx[size_t(i) * d + j];
+      demb[size_t(tokens[i]) * d + j] += c.embed_scale * dx[size_t(i) * d + j];
       if (dpos) dpos[size_t(i) * d + j] += dx[size_t(i) * d + j];
     }
 }

@@ -63,14 +63,25 @@ struct GradBuffer {
   float* of(const void* param) const;  // one-line ss::Error if outside params
 };
 
+// What the T tokens of one forward call see in the layers that share a ring
+// of the cache, a mask (local or global) and a RoPE base: each token's slots
+// and the angles of its one or two query rotations.
+struct LayerView {
+  int kind = 0;  // KvCache::kind
+  bool local = false;
+  double theta = 0;
+  std::vector<KvStep> steps;
+  std::vector<RopeAngles> win, sink;
+};
+
 // Activation buffers for up to max_tokens tokens per forward call.
 struct Workspace {
   Workspace(const ModelConfig& c, int max_tokens);
   int max_tokens;
   std::vector<float> x, xb, xb2, q, q_sink, k, v, att, g, gate, up, probs;
-  std::vector<KvStep> steps;
+  std::vector<LayerView> views;  // of the last forward call (grown, never shrunk)
+  std::vector<int> view_of;      // per layer, an index into views
   std::vector<AttentionRow> rows;
-  std::vector<RopeAngles> win, sink;
   AttentionHook hook;
   ActivationHook probe;
   Tape* tape = nullptr;  // set: forward records what backward needs
@@ -109,20 +120,25 @@ class Model {
     const float* b = nullptr;
   };
   struct Layer {
-    Norm attn_norm, ffn_norm;      // ffn_norm.g null: parallel blocks share attn_norm
-    Linear q, k, v, o, g;          // g.w: the attention output gate
-    Linear gate, up, down;         // gate.w null: ungated FFN
-    const float* sinks = nullptr;  // per-head sink logits (gpt-oss)
+    Norm attn_norm, ffn_norm;          // ffn_norm.g null: parallel blocks share attn_norm
+    Norm q_norm, k_norm;               // per head, before RoPE (qk_norm)
+    Norm attn_out_norm, ffn_out_norm;  // on the blocks' outputs (sandwich_norm)
+    Linear q, k, v, o, g;              // g.w: the attention output gate
+    Linear gate, up, down;             // gate.w null: ungated FFN
+    const float* sinks = nullptr;      // per-head sink logits (gpt-oss)
     const float *kv_bias_k = nullptr, *kv_bias_v = nullptr;  // the learned kv slot
   };
-  Norm norm(const std::string& name, bool required);
+  Norm norm(const std::string& name, bool required, int64_t n = 0);  // n: 0 for dim
   Linear linear(const std::string& name, int64_t out, int64_t in, bool required = true);
   const float* vec(const std::string& name, int64_t n, bool required);
   void apply_norm(Backend& be, const Norm& n, const float* x, float* y, int T) const;
   void apply_linear(Backend& be, const Linear& l, const float* x, float* y, int T) const;
   AttentionParams attention_params(const Layer& L) const;
-  // The slots token t attends: the cache's, narrowed by the model's mask.
-  KvStep masked_step(const KvCache& cache, int64_t t) const;
+  // The slots token t attends: its layers' ring's, narrowed by the model's
+  // mask (a prefix-LM prefix, or a local layer's window).
+  KvStep masked_step(const KvRing& ring, bool local, int64_t t) const;
+  // Fills ws.views and ws.view_of for tokens t0..t0+T-1.
+  void plan_views(Workspace& ws, const KvCache& cache, int64_t t0, int T) const;
 
   Checkpoint ckpt_;
   std::vector<Layer> layers_;

@@ -18,9 +18,9 @@ std::vector<ParamSpec> model_params(const ModelConfig& c, bool biases) {
     add(name + ".weight", {out, in}, role);
     if (biases) add(name + ".bias", {out}, ParamRole::Bias);
   };
-  auto norm = [&](const std::string& name) {
-    add(name + ".weight", {d}, ParamRole::NormGain);
-    if (c.norm == NormKind::LayerNorm) add(name + ".bias", {d}, ParamRole::NormBias);
+  auto norm = [&](const std::string& name, int64_t n = 0) {
+    add(name + ".weight", {n ? n : d}, ParamRole::NormGain);
+    if (c.norm == NormKind::LayerNorm) add(name + ".bias", {n ? n : d}, ParamRole::NormBias);
   };
   add("model.embed_tokens.weight", {c.vocab_size, d}, ParamRole::Embedding);
   if (c.position == PositionKind::Learned)
@@ -32,6 +32,11 @@ std::vector<ParamSpec> model_params(const ModelConfig& c, bool biases) {
     linear(p + "self_attn.k_proj", c.kv_dim(), d, ParamRole::Weight);
     linear(p + "self_attn.v_proj", c.kv_dim(), d, ParamRole::Weight);
     linear(p + "self_attn.o_proj", d, c.q_dim(), ParamRole::Output);
+    if (c.qk_norm) {
+      norm(p + "self_attn.q_norm", c.head_dim);
+      norm(p + "self_attn.k_norm", c.head_dim);
+    }
+    if (c.sandwich_norm) norm(p + "attn_output_layernorm");
     if (c.attn_gate) linear(p + "self_attn.g_proj", c.q_dim(), d, ParamRole::Weight);
     if (c.sink_logits) add(p + "self_attn.sinks", {c.n_heads}, ParamRole::SinkLogit);
     if (c.kv_bias) {
@@ -42,6 +47,7 @@ std::vector<ParamSpec> model_params(const ModelConfig& c, bool biases) {
     if (c.gated_ffn) linear(p + "mlp.gate_proj", c.hidden_dim, d, ParamRole::Weight);
     linear(p + "mlp.up_proj", c.hidden_dim, d, ParamRole::Weight);
     linear(p + "mlp.down_proj", d, c.hidden_dim, ParamRole::Output);
+    if (c.sandwich_norm) norm(p + "ffn_output_layernorm");
   }
   norm("model.norm");
   if (!c.tied_embeddings) add("lm_head.weight", {c.vocab_size, d}, ParamRole::Weight);

@@ -9,27 +9,36 @@ namespace ss {
 namespace {
 
 // The policy as the model allows it: learned absolute positions cannot be
-// renumbered by place in the cache, and a model trained with a sliding window
-// (Mistral) attends its window even when the cache could hold more.
+// renumbered by place in the cache.
 CachePolicy fit_policy(const ModelConfig& c, CachePolicy p) {
   const bool renumbers = p.kind == PolicyKind::Window || p.kind == PolicyKind::Sinks;
   check(c.position != PositionKind::Learned || !renumbers, "policy ", p.name(), ": ", c.family,
         " uses learned absolute positions, which StreamingLLM cannot reassign by place in the "
         "cache; use --policy dense or recompute");
-  // A span of w tokens (HF's sliding_window) is w - 1 past tokens + the current one.
-  if (c.sliding_window > 0 && p.kind == PolicyKind::Dense && p.window > c.sliding_window)
-    return CachePolicy::make("window", 0, c.sliding_window - 1);
   return p;
 }
 
-// S sink slots and a ring of W + 1 (the W past tokens and the current one);
-// dense and recompute's scratch cache: capacity() slots that never wrap.
+}  // namespace
+
 KvCache make_cache(const ModelConfig& c, const CachePolicy& p) {
   const bool evict = p.kind == PolicyKind::Window || p.kind == PolicyKind::Sinks;
-  return KvCache(c.n_layers, c.n_kv_heads, c.head_dim, p.sinks, p.capacity() - p.sinks, evict);
+  const KvRing global{p.sinks, p.capacity() - p.sinks, evict};
+  const KvRing local{0, c.sliding_window, true};
+  std::vector<KvRing> layers;
+  bool any_global = false;
+  for (int l = 0; l < c.n_layers; ++l) {
+    layers.push_back(c.local_layer(l) ? local : global);
+    any_global = any_global || !c.local_layer(l);
+  }
+  return KvCache(c.n_kv_heads, c.head_dim, any_global ? global : local, layers);
 }
 
-}  // namespace
+size_t local_cache_bytes(const ModelConfig& c, const KvCache& cache) {
+  size_t n = 0;
+  for (int l = 0; l < c.n_layers; ++l)
+    if (c.local_layer(l)) n += cache.layer_bytes(l);
+  return n;
+}
 
 Stream::Stream(std::shared_ptr<const Model> model, Backend& be, const CachePolicy& policy,
                int max_chunk)

@@ -9,6 +9,16 @@
 
 namespace ss {
 
+// The cache a policy gives a model: for the global layers, S sink slots and
+// a ring of W + 1 (the W past tokens and the current one), or for dense and
+// recompute's scratch cache capacity() slots that never wrap; for each local
+// layer a ring of exactly its window, under every policy, so its attention is
+// the model's own. Kind 0 is the global layers' ring (the local one when
+// every layer is local).
+KvCache make_cache(const ModelConfig& c, const CachePolicy& p);
+// The bytes of the local layers' rings in a cache made for c (0: none).
+size_t local_cache_bytes(const ModelConfig& c, const KvCache& cache);
+
 class Stream {
  public:
   Stream(std::shared_ptr<const Model> model, Backend& be, const CachePolicy& policy,

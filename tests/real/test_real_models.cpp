@@ -4,6 +4,7 @@
 // each reference was made).
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <vector>
@@ -52,13 +53,6 @@ void check_digests(const char* file) {
 TEST(RealModels, SmolLM2DequantizesAsGgufPy) { check_digests(sstest::kSmolLM2); }
 TEST(RealModels, Gemma3DequantizesAsGgufPy) { check_digests(sstest::kGemma3); }
 
-double nll(const float* logits, int n, int target) {
-  double mx = logits[0], sum = 0;
-  for (int i = 1; i < n; ++i) mx = std::max(mx, double(logits[i]));
-  for (int i = 0; i < n; ++i) sum += std::exp(double(logits[i]) - mx);
-  return std::log(sum) + mx - logits[target];
-}
-
 int argmax(const float* v, int n) { return int(std::max_element(v, v + n) - v); }
 
 struct Agreement {
@@ -66,8 +60,8 @@ struct Agreement {
 };
 
 // Our logits against a reference file's per-position NLL and top-1.
-Agreement compare(const std::vector<float>& logits, int V, const std::vector<int>& ids,
-                  const nlohmann::json& ref, const char* what) {
+Agreement compare(const char* model, const std::vector<float>& logits, int V,
+                  const std::vector<int>& ids, const nlohmann::json& ref, const char* what) {
   const auto want_nll = ref.at("nll").get<std::vector<double>>();
   const auto want_top = ref.at("top1").get<std::vector<int>>();
   const int n = int(want_nll.size());
@@ -76,12 +70,12 @@ Agreement compare(const std::vector<float>& logits, int V, const std::vector<int
   for (int i = 0; i < n; ++i) {
     const float* l = logits.data() + size_t(i) * V;
     agree += argmax(l, V) == want_top[size_t(i)];
-    const double d = std::abs(nll(l, V, ids[size_t(i) + 1]) - want_nll[size_t(i)]);
+    const double d = std::abs(ss::token_nll(l, V, ids[size_t(i) + 1]) - want_nll[size_t(i)]);
     sum += d, worst = std::max(worst, d);
   }
   const Agreement a{double(agree) / n, sum / n, worst};
-  std::printf("SmolLM2 vs %s over %d tokens: top-1 agreement %.2f%%, mean |dNLL| %.5f, max %.5f\n",
-              what, n, 100 * a.top1, a.mean, a.max);
+  std::printf("%s vs %s over %d tokens: top-1 agreement %.2f%%, mean |dNLL| %.5f, max %.5f\n",
+              model, what, n, 100 * a.top1, a.mean, a.max);
   return a;
 }
 
@@ -106,10 +100,10 @@ TEST(RealModels, SmolLM2LogitsMatchExactReferenceAndLlamaCpp) {
   const int V = model->config().vocab_size, n = int(ids.size()) - 1;
   std::vector<float> logits(size_t(n) * V);
   s.feed(ids.data(), n, logits.data(), true);
-  const Agreement e = compare(logits, V, ids, exact, "numpy float64");
+  const Agreement e = compare("SmolLM2", logits, V, ids, exact, "numpy float64");
   EXPECT_GE(e.top1, 0.99);
   EXPECT_LE(e.mean, 0.01);
-  const Agreement l = compare(logits, V, ids, llama, "llama.cpp");
+  const Agreement l = compare("SmolLM2", logits, V, ids, llama, "llama.cpp");
   const auto& ex = exact.at("vs_llamacpp").at("exact vs smollm2_austen512.json");
   EXPECT_GE(l.top1, ex.at("top1_agreement").get<double>() - 0.01);
   EXPECT_LE(l.mean, ex.at("mean_abs_dnll").get<double>() + 0.005);
@@ -149,6 +143,82 @@ TEST(RealModels, SmolLM2GreedyChatMatchesLlamaCpp) {
     s.feed(&want[same], 1, logits.data(), false);
   }
   EXPECT_GE(same, answer) << "the answer itself differs";
+}
+
+// Gemma 3 270M over Austen in one dense context (512 tokens) and past its
+// 512-token local window (2,000 tokens, a dense global cache), against an
+// exact float64 numpy pass (numpy_gemma3.py) to the bounds, and
+// against llama.cpp as closely as that exact pass itself comes: llama.cpp
+// rounds activations to 8-bit blocks, 0.07 nats per token from the exact
+// model. Every engine windows the local layers, so the 2,000-token
+// comparison fails unless they attend exactly t-511..t (all-global layers
+// are 3 nats off there).
+void gemma3_against_references(const std::string& name, int ctx) {
+  const std::string path = sstest::real_model(sstest::kGemma3);
+  if (path.empty()) return;
+  const nlohmann::json llama = sstest::reference(name + ".json");
+  const nlohmann::json exact = sstest::reference(name + "_f64.json");
+  const auto ids = llama.at("ids").get<std::vector<int>>();
+  ASSERT_EQ(ids, exact.at("ids").get<std::vector<int>>());
+  auto model = ss::Model::load(path);
+  auto be = ss::make_cpu_backend();
+  ss::Stream s(model, *be, ss::CachePolicy::make("dense", 0, ctx), 512);
+  const int V = model->config().vocab_size, n = int(ids.size()) - 1;
+  std::vector<float> logits(size_t(n) * V);
+  s.feed(ids.data(), n, logits.data(), true);
+  const Agreement e = compare("Gemma 3", logits, V, ids, exact, "numpy float64");
+  EXPECT_GE(e.top1, 0.99);
+  EXPECT_LE(e.mean, 0.01);
+  const Agreement l = compare("Gemma 3", logits, V, ids, llama, "llama.cpp");
+  const auto& ex = exact.at("vs_llamacpp").at("exact vs " + name + ".json");
+  EXPECT_GE(l.top1, ex.at("top1_agreement").get<double>() - 0.01);
+  EXPECT_LE(l.mean, ex.at("mean_abs_dnll").get<double>() + 0.005);
+}
+
+TEST(RealModels, Gemma3LogitsMatchExactReferenceAndLlamaCpp) {
+  gemma3_against_references("gemma3_austen512", 512);
+}
+
+TEST(RealModels, Gemma3PastTheLocalWindowMatchesExactReferenceAndLlamaCpp) {
+  gemma3_against_references("gemma3_austen2000", 2000);
+}
+
+// 64 greedy tokens after a fixed Gemma-turn prompt. As for SmolLM2 (above),
+// llama.cpp's 8-bit activations move logits by about 0.1, so the runs must
+// agree through the first line of the reply and may part only at a near-tie.
+// (This 270M model echoes the question; llama.cpp's next token after it is
+// 0.09 below ours.)
+TEST(RealModels, Gemma3GreedyMatchesLlamaCpp) {
+  constexpr float kTie = 0.25f;
+  constexpr int kNewline = 107;
+  const std::string path = sstest::real_model(sstest::kGemma3);
+  if (path.empty()) return;
+  const nlohmann::json ref = sstest::reference("gemma3_greedy.json");
+  const auto prompt = ref.at("prompt_ids").get<std::vector<int>>();
+  const auto want = ref.at("greedy_ids").get<std::vector<int>>();
+  const size_t line = size_t(std::find(want.begin(), want.end(), kNewline) - want.begin()) + 1;
+  ASSERT_LT(line, want.size());
+  auto model = ss::Model::load(path);
+  auto be = ss::make_cpu_backend();
+  ss::Stream s(model, *be, ss::CachePolicy::make("dense", 0, 512));
+  const int V = model->config().vocab_size;
+  std::vector<float> logits(V);
+  s.feed(prompt.data(), int(prompt.size()), logits.data(), false);
+  size_t same = 0;
+  for (; same < want.size(); ++same) {
+    const int best = argmax(logits.data(), V);
+    if (best != want[same]) {
+      const float gap = logits[size_t(best)] - logits[size_t(want[same])];
+      std::printf(
+          "Gemma 3 greedy: parts from llama.cpp at token %zu of %zu, where its token is "
+          "%.3f below our best\n",
+          same, want.size(), gap);
+      EXPECT_LT(gap, kTie);
+      break;
+    }
+    s.feed(&want[same], 1, logits.data(), false);
+  }
+  EXPECT_GE(same, line) << "the first line of the reply differs";
 }
 
 }  // namespace
