@@ -106,7 +106,9 @@ ModelConfig model_config(const TrainOptions& o, int vocab, int bos, int eos, int
 void apply_config_file(CLI::App* cmd, const std::string& path) {
   const json j = parse_json(read_file(path), path);
   check(j.is_object(), path, ": not a JSON object");
-  for (auto& [key, value] : j.items()) {
+  for (const auto& item : j.items()) {  // no structured binding: the lambda below uses key
+    const std::string& key = item.key();
+    const json& value = item.value();
     CLI::Option* opt = cmd->get_option_no_throw("--" + key);
     check(opt != nullptr && key != "config", path, ": unknown option '", key, "'");
     if (opt->count() > 0) continue;  // the command line wins
