@@ -775,7 +775,9 @@ int wait_exit(pid_t pid, double limit) {
 TEST(ServeCli, SigintAndSigtermStopCleanlyMidStream) {
   for (int sig : {SIGINT, SIGTERM}) {
     const std::string err = sstest::temp_dir() + "/err";
-    const auto [pid, port] = spawn_server(err);
+    const std::pair<pid_t, int> server = spawn_server(err);  // no binding: lambdas use pid
+    const pid_t pid = server.first;
+    const int port = server.second;
     ASSERT_GT(port, 0) << "server did not start";
     httplib::Client c("127.0.0.1", port);
     c.set_read_timeout(300, 0);

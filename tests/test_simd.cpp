@@ -232,7 +232,9 @@ TEST(Simd, FloatWeightTypesOnEveryTarget) {
     for (int i = 0; i < n; ++i) bf16[i] = ss::f32_to_bf16(f32[i] * 100);
     const std::vector<std::pair<ss::DType, const void*>> rows = {
         {ss::DType::F32, f32.data()}, {ss::DType::F16, f16.data()}, {ss::DType::BF16, bf16.data()}};
-    for (auto [type, w] : rows) {
+    for (const auto& row : rows) {  // no binding: the lambda below uses w
+      const ss::DType type = row.first;
+      const void* w = row.second;
       const ss::DTypeTraits& tr = ss::traits(type);
       std::vector<float> scalar(static_cast<size_t>(n));  // the portable conversions
       for (int i = 0; i < n; ++i)
