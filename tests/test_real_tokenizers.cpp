@@ -290,7 +290,8 @@ TEST(ChatTemplates, RenderAsLlamaCppTokenizesTheTemplate) {
 
 TEST(GenerateChat, TinyModelFallsBackToPlainWithAWarning) {
   const auto r = sstest::run_cli(
-      "generate --chat -p 'Tell me a story.' --system 'You are kind.' -n 16 --temperature 0");
+      "generate --chat -p 'Tell me a story.' --system 'You are kind.' -n 16 --temperature 0 -m " +
+      sstest::kStoriesBin);
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find("warning: " + sstest::kStoriesBin + " has no chat template; using plain"),
             std::string::npos)
