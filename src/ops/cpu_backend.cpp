@@ -140,7 +140,7 @@ class CpuBackend final : public Backend {
       thread_local std::vector<float> scores;
       scores.resize(size_t(max_kept) + 1);
       const AttentionRow& r = rows[i / H];
-      attention_head(r.q_win, r.q_sink, r.kv, ap, int(i % H), scores.data(), r.out, probs);
+      simd::attention_head(r.q_win, r.q_sink, r.kv, ap, int(i % H), scores.data(), r.out, probs);
     }
   }
 

@@ -80,6 +80,18 @@ inline double dot(const double* a, const double* b, int n) {
 inline void axpy(double a, const double* x, double* y, int n) {
   for (int i = 0; i < n; ++i) y[i] += a * x[i];
 }
+// The dot/axpy above as the attention templates' default; ops/simd.cpp
+// passes each target's inlined vector forms instead.
+struct DotAxpy {
+  template <class S>
+  static S dot(const S* a, const S* b, int n) {
+    return ss::dot(a, b, n);
+  }
+  template <class S>
+  static void axpy(S a, const S* x, S* y, int n) {
+    ss::axpy(a, x, y, n);
+  }
+};
 
 // ---- norms -------------------------------------------------------------------
 
@@ -292,7 +304,7 @@ int attn_extras(const AttentionParamsT<S>& ap, int h, S* extra) {
 
 // Head h's pre-op scores against the kept slots in cache order, then the
 // kv-bias slot when present; returns how many (kept or kept + 1).
-template <class S>
+template <class S, class Ops = DotAxpy>
 int attn_scores(const S* q_win, const S* q_sink, const KvViewT<S>& kv,
                 const AttentionParamsT<S>& ap, int h, S* s) {
   const int hd = ap.head_dim, group = ap.n_heads / ap.n_kv_heads;
@@ -306,9 +318,10 @@ int attn_scores(const S* q_win, const S* q_sink, const KvViewT<S>& kv,
     const KvSegment& seg = kv.segments[g];
     const S* q = (seg.sink ? q_sink : q_win) + h * hd;
     for (int i = 0; i < seg.count; ++i, ++j)
-      s[j] = score(dot(K + int64_t(seg.first_slot + i) * hd, q, hd)) - slope * S(kv.kept - 1 - j);
+      s[j] =
+          score(Ops::dot(K + int64_t(seg.first_slot + i) * hd, q, hd)) - slope * S(kv.kept - 1 - j);
   }
-  if (ap.kv_bias_k) s[j++] = score(dot(ap.kv_bias_k + (h / group) * hd, q_win + h * hd, hd));
+  if (ap.kv_bias_k) s[j++] = score(Ops::dot(ap.kv_bias_k + (h / group) * hd, q_win + h * hd, hd));
   return j;
 }
 
@@ -316,11 +329,11 @@ int attn_scores(const S* q_win, const S* q_sink, const KvViewT<S>& kv,
 // scratch for kept + 1 weights per head. When probs is non-null it receives
 // [n_heads][kept] weights over the cache slots, row-normalised for ops that
 // do not normalise (the analysis proxy).
-template <class S>
+template <class S, class Ops = DotAxpy>
 void attention_head(const S* q_win, const S* q_sink, const KvViewT<S>& kv,
                     const AttentionParamsT<S>& ap, int h, S* s, S* out, float* probs) {
   const int hd = ap.head_dim, group = ap.n_heads / ap.n_kv_heads;
-  const int n = attn_scores(q_win, q_sink, kv, ap, h, s);
+  const int n = attn_scores<S, Ops>(q_win, q_sink, kv, ap, h, s);
   S extra[2];
   attn_op_forward(ap.op, ap.logn_bias, s, n, extra, attn_extras(ap, h, extra));
   const S* V = kv.v + int64_t(h / group) * kv.capacity * hd;
@@ -330,9 +343,9 @@ void attention_head(const S* q_win, const S* q_sink, const KvViewT<S>& kv,
   for (int g = 0; g < kv.n_segments; ++g) {
     const KvSegment& seg = kv.segments[g];
     for (int i = 0; i < seg.count; ++i, ++j)
-      axpy(s[j], V + int64_t(seg.first_slot + i) * hd, o, hd);
+      Ops::axpy(s[j], V + int64_t(seg.first_slot + i) * hd, o, hd);
   }
-  if (ap.kv_bias_v) axpy(s[j], ap.kv_bias_v + (h / group) * hd, o, hd);
+  if (ap.kv_bias_v) Ops::axpy(s[j], ap.kv_bias_v + (h / group) * hd, o, hd);
   if (probs) {
     S sum = 0;
     for (j = 0; j < kv.kept; ++j) sum += s[j];

@@ -13,15 +13,17 @@
 
 #include <cmath>
 
+#include "ops/kernels.h"
+
 HWY_BEFORE_NAMESPACE();
 namespace ss::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // Calls f(d, i) for the vectors of d over [0, n): full vectors, then 4
 // lanes, then one lane at a time.
-template <class F>
+template <class D = hn::ScalableTag<float>, class F>
 HWY_INLINE void Steps(int64_t n, F& f) {
-  const hn::ScalableTag<float> d;
+  const D d;
   const hn::CappedTag<float, 4> d4;
   const hn::CappedTag<float, 1> d1;
   int64_t i = 0;
@@ -42,12 +44,17 @@ HWY_INLINE float DotPart(D d, const float* a, const float* b, int& i, int n) {
   return hn::GetLane(hn::SumOfLanes(d, hn::Add(a0, a1)));
 }
 
-float Dot(const float* a, const float* b, int n) {
+template <class D>
+HWY_INLINE float DotOver(D d, const float* a, const float* b, int n) {
   int i = 0;
-  float s = DotPart(hn::ScalableTag<float>(), a, b, i, n);
+  float s = DotPart(d, a, b, i, n);
   if (n - i >= 4) s += DotPart(hn::CappedTag<float, 4>(), a, b, i, n);
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
+}
+
+float Dot(const float* a, const float* b, int n) {
+  return DotOver(hn::ScalableTag<float>(), a, b, n);
 }
 
 struct AxpyStep {
@@ -63,6 +70,25 @@ struct AxpyStep {
 void Axpy(float a, const float* x, float* y, int n) {
   AxpyStep f{a, x, y};
   Steps(n, f);
+}
+
+// attention_head with this target's dot and axpy; flattened, so they and
+// the template's loops compile for the target in one body. At most 256-bit
+// vectors: a head dim of 64 is one 2x8-lane step, and BM_Attention was
+// slower with AVX-512's wider loads and reductions.
+struct TargetDotAxpy {
+  using D = hn::CappedTag<float, 8>;
+  static float dot(const float* a, const float* b, int n) { return DotOver(D(), a, b, n); }
+  static void axpy(float a, const float* x, float* y, int n) {
+    AxpyStep f{a, x, y};
+    Steps<D>(n, f);
+  }
+};
+
+HWY_FLATTEN void AttentionHead(const float* q_win, const float* q_sink, const KvView& kv,
+                               const AttentionParams& ap, int h, float* s, float* out,
+                               float* probs) {
+  attention_head<float, TargetDotAxpy>(q_win, q_sink, kv, ap, h, s, out, probs);
 }
 
 // sum_i x[i] - c, and sum_i (x[i] - c)^2, in double.
@@ -204,12 +230,17 @@ HWY_AFTER_NAMESPACE();
 namespace ss::simd {
 HWY_EXPORT(Dot);
 HWY_EXPORT(Axpy);
+HWY_EXPORT(AttentionHead);
 HWY_EXPORT(Norm);
 HWY_EXPORT(Rope);
 HWY_EXPORT(ActivationRow);
 
 float dot(const float* a, const float* b, int n) { return HWY_DYNAMIC_DISPATCH(Dot)(a, b, n); }
 void axpy(float a, const float* x, float* y, int n) { HWY_DYNAMIC_DISPATCH(Axpy)(a, x, y, n); }
+void attention_head(const float* q_win, const float* q_sink, const KvView& kv,
+                    const AttentionParams& ap, int h, float* s, float* out, float* probs) {
+  HWY_DYNAMIC_DISPATCH(AttentionHead)(q_win, q_sink, kv, ap, h, s, out, probs);
+}
 void norm(NormKind kind, const float* x, const float* g, const float* b, float* y, int T, int dim,
           float eps) {
   HWY_DYNAMIC_DISPATCH(Norm)(kind, x, g, b, y, T, dim, eps);

@@ -7,11 +7,22 @@
 
 #include "model/config.h"
 
+namespace ss {
+template <class S>
+struct KvViewT;
+template <class S>
+struct AttentionParamsT;
+}  // namespace ss
+
 namespace ss::simd {
 
 // sum_i a[i] b[i] and y += a x over n floats (attention's head dims).
 float dot(const float* a, const float* b, int n);
 void axpy(float a, const float* x, float* y, int n);
+// attention_head (ops/kernels.h) on floats: head h of one query, its scores,
+// op and weighted sum compiled for the target with dot/axpy inlined.
+void attention_head(const float* q_win, const float* q_sink, const KvViewT<float>& kv,
+                    const AttentionParamsT<float>& ap, int h, float* s, float* out, float* probs);
 // norm_forward (ops/kernels.h) over T rows of dim floats; the statistics in
 // double, as there.
 void norm(NormKind kind, const float* x, const float* g, const float* b, float* y, int T, int dim,
