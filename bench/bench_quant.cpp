@@ -30,6 +30,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/tensor.h"
+#include "io/checkpoint.h"
 #include "io/gguf.h"
 #include "io/gguf_model.h"
 #include "model/random_init.h"
@@ -279,6 +280,27 @@ OurFigures ours(const QuantOptions& o, const std::string& gguf) {
 // Peak RSS while prefilling 512 tokens, against file + KV cache + 150 MB.
 // The kernel's peak (VmHWM) is reset first through /proc/self/clear_refs, so
 // what ran before (the triad, other sections) does not count.
+// The KV cache a stream of n tokens needs under dense and under sinks
+// (4 + 252), split into the local layers' own windows (fixed) and the global
+// layers' share: for Gemma 3 only 3 of 18 layers grow with the stream.
+void kv_rows(const std::string& gguf) {
+  const ModelConfig c = load_checkpoint(gguf).config;
+  std::printf("\nKV cache (f32) of %s: %s\n", fs::path(gguf).filename().c_str(),
+              c.sliding_window > 0 ? "local layers hold their own window under every policy"
+                                   : "no local layers");
+  std::printf("%8s %-14s %12s %12s %12s %14s\n", "stream", "policy", "local MiB", "global MiB",
+              "total MiB", "bytes/token");
+  const double mib = 1048576.0;
+  for (int n : {512, 2048, 8192, 32768})
+    for (const CachePolicy& p :
+         {CachePolicy::make("dense", 0, n), CachePolicy::make("sinks", 4, 252)}) {
+      const KvCache cache = make_cache(c, p);
+      const double local = double(local_cache_bytes(c, cache)), total = double(cache.bytes());
+      std::printf("%8d %-14s %12.2f %12.2f %12.2f %14.0f\n", n, p.describe().c_str(), local / mib,
+                  (total - local) / mib, total / mib, total / n);
+    }
+}
+
 void rss_row(const std::string& gguf) {
   bool reset = false;
   {
@@ -374,6 +396,8 @@ void quant_section(const QuantOptions& o, double triad) {
     const bool is_smol = gguf == smol;
     row(is_smol ? "SmolLM2" : "Gemma3-270M", is_smol ? "q4_1" : "q4_k_m", gguf);
   }
+  for (const std::string& gguf : {smol, gemma})
+    if (fs::exists(gguf)) kv_rows(gguf);
 
   // Synthetic 110M-shape GGUFs, one at a time in a temporary folder.
   std::string tmpl = (fs::temp_directory_path() / "sinkstream-bench-XXXXXX").string();

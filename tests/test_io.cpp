@@ -528,7 +528,7 @@ TEST(IoHfConfig, BadConfigsFailWithOneLine) {
         j["architectures"] = json::array({"GPTJForCausalLM"});
       },
       {"unsupported architecture 'gptj' (supported: llama, mistral, qwen2, gpt_neox, falcon, "
-       "mpt, bloom, gpt2, sinkstream)"}));
+       "mpt, bloom, gpt2, gemma3_text, sinkstream)"}));
   EXPECT_TRUE(fails(
       [](json& j) {
         j.erase("model_type");

@@ -134,7 +134,7 @@ TEST(Simd, AttentionOnEveryTargetMatchesDouble) {
       each_target([&](const std::string& t) {
         std::vector<float> out(size_t(H * hd)), s(18);
         for (int h = 0; h < H; ++h)
-          ss::attention_head(qw.data(), qs.data(), kv, ap, h, s.data(), out.data(), nullptr);
+          ss::simd::attention_head(qw.data(), qs.data(), kv, ap, h, s.data(), out.data(), nullptr);
         expect_close(
             out, want, 1e-5, 1,
             "attention " + t + " hd=" + std::to_string(hd) + " softcap=" + std::to_string(softcap));

@@ -125,13 +125,15 @@ void run(const GenerateOptions& o) {
   const auto t2 = std::chrono::steady_clock::now();
   const double pre = std::chrono::duration<double>(t1 - t0).count();
   const double dec = std::chrono::duration<double>(t2 - t1).count();
+  const size_t local = local_cache_bytes(stream.model().config(), stream.cache());
+  const std::string local_kib =
+      local ? " (local layers " + std::to_string(local / 1024) + " KiB)" : std::string();
   std::fprintf(stderr,
                "[%s] prompt %zu tok (%.1f tok/s), generated %lld tok (%.1f tok/s), cache %.1f "
-               "KiB (local layers %.1f KiB), peak RSS %.1f MiB\n",
+               "KiB%s, peak RSS %.1f MiB\n",
                stream.policy().describe().c_str(), ids.size(), ids.size() / std::max(pre, 1e-9),
                (long long)n, n / std::max(dec, 1e-9), stream.cache().bytes() / 1024.0,
-               local_cache_bytes(stream.model().config(), stream.cache()) / 1024.0,
-               peak_rss_bytes() / 1048576.0);
+               local_kib.c_str(), peak_rss_bytes() / 1048576.0);
 }
 
 }  // namespace

@@ -96,7 +96,7 @@ void load_safetensors(const std::string& file, TensorStore& store) {
         " runs past the end of the file (", size, " bytes)");
 
   const char* text = reinterpret_cast<const char*>(map->data() + 8);
-  const json header = parse_json({text, header_len}, file + " header");
+  const json header = parse_json({text, header_len}, file + ": header");
   check(header.is_object(), file, ": header is not a JSON object");
 
   const uint8_t* data = map->data() + 8 + header_len;
