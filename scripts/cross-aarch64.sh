@@ -18,18 +18,9 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   $sudo dpkg --add-architecture arm64
   $sudo apt-get update -qq
 fi
-pkgs=(g++-aarch64-linux-gnu qemu-user libopenblas-openmp-dev:arm64 libpcre2-dev:arm64
-      libcairo2-dev:arm64 libcpp-httplib-dev:arm64 libssl-dev:arm64 libhwy-dev:arm64
-      libgtest-dev:arm64 librapidcheck-dev:arm64)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "installing: ${missing[*]}" >&2
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+scripts/deps.sh g++-aarch64-linux-gnu qemu-user libopenblas-openmp-dev:arm64 libpcre2-dev:arm64 \
+  libcairo2-dev:arm64 libcpp-httplib-dev:arm64 libssl-dev:arm64 libhwy-dev:arm64 \
+  libgtest-dev:arm64 librapidcheck-dev:arm64
 
 sysroot=$PWD/$build/sysroot
 spm_lib=$sysroot/usr/lib/aarch64-linux-gnu

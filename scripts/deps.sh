@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages sinkstream needs, skipping those present.
+# With arguments, those packages instead (scripts/cross-aarch64.sh).
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config clang-format ccache
+pkgs=("$@")
+((${#pkgs[@]})) || pkgs=(build-essential cmake pkg-config clang-format ccache
       libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev libsentencepiece-dev
       libpcre2-dev libcpp-httplib-dev libssl-dev libcairo2-dev
       libgtest-dev libbenchmark-dev librapidcheck-dev libhwy-dev unzip
