@@ -1456,3 +1456,20 @@ TEST(FamiliesGemma3, PatternOfLayerFlags) {
   for (int l = 0; l < 26; ++l) g1b[l] = (l + 1) % 6 != 0;
   EXPECT_EQ(sliding_window_pattern_of(g1b), 6);
 }
+
+// A window cache larger than Mistral's sliding window (8 past tokens against a
+// span of 6): every layer still sees exactly its last 6 tokens, wherever the
+// ring happens to wrap (the mask once narrowed only unwrapped rings).
+TEST(FamiliesMistral, WindowPolicyWiderThanTheSlidingWindow) {
+  const Spec& s = spec("mistral");
+  const Built& b = built(s);
+  auto model = Model::load(b.dir);
+  const auto tokens = random_tokens(kStreamTokens, s.vocab, 5);
+  const auto want = Reference(s, b.tensors).run(tokens, 0, -1);
+  for (int chunk : {1, 7})
+    EXPECT_LT(
+        max_abs_diff(engine_logits(model, CachePolicy::make("window", 0, 8), tokens, chunk), want),
+        kTol)
+        << "chunk " << chunk;
+  ASSERT_EQ(make_cache(model->config(), CachePolicy::make("window", 0, 8)).capacity(0), 6);
+}
