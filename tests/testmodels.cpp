@@ -6,6 +6,8 @@
 #include <random>
 #include <string>
 
+#include "model/stream.h"
+
 namespace sstest {
 
 using ss::Checkpoint;
@@ -154,6 +156,22 @@ std::vector<double> naive_stream_nll(const Checkpoint& ck, const std::vector<int
     for (double l : logits) sum += std::exp(l - mx);
     nll.push_back(std::log(sum) + mx - logits[tokens[t + 1]]);
   });
+  return nll;
+}
+
+std::vector<double> engine_nll(std::shared_ptr<const ss::Model> m, const ss::CachePolicy& p,
+                               const std::vector<int>& tokens, int chunk) {
+  auto be = ss::make_cpu_backend();
+  ss::Stream s(m, *be, p, chunk);
+  const int V = m->config().vocab_size;
+  std::vector<float> logits(tokens.size() * V);
+  for (size_t i = 0; i < tokens.size(); i += chunk) {
+    const int T = int(std::min<size_t>(chunk, tokens.size() - i));
+    s.feed(tokens.data() + i, T, logits.data() + i * V, true);
+  }
+  std::vector<double> nll;
+  for (size_t i = 0; i + 1 < tokens.size(); ++i)
+    nll.push_back(ss::token_nll(logits.data() + i * V, V, tokens[i + 1]));
   return nll;
 }
 

@@ -2,9 +2,12 @@
 // pass (double precision, positions rebuilt from scratch at every step).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "cache/policy.h"
 #include "io/checkpoint.h"
+#include "model/model.h"
 #include "model/random_init.h"
 
 namespace sstest {
@@ -21,6 +24,11 @@ ss::ModelConfig tiny_config(int n_layers = 2, int n_heads = 4, int n_kv_heads = 
 // for tests that prove the comparison catches one.
 std::vector<double> naive_stream_nll(const ss::Checkpoint& ck, const std::vector<int>& tokens,
                                      int sinks, int window, int query_shift = 0);
+
+// Per-token NLL of tokens[i+1] from the engine, streaming tokens `chunk` at
+// a time through a Stream with policy p.
+std::vector<double> engine_nll(std::shared_ptr<const ss::Model> m, const ss::CachePolicy& p,
+                               const std::vector<int>& tokens, int chunk);
 
 // Logits of the last token with every token kept at its text position.
 std::vector<double> naive_logits(const ss::Checkpoint& ck, const std::vector<int>& tokens);

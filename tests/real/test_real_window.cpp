@@ -16,29 +16,9 @@
 #include "testmodels.h"
 
 using namespace ss;
+using sstest::engine_nll;
 
 namespace {
-
-// Per-token NLL of the engine streaming tokens `chunk` at a time.
-std::vector<double> engine_nll(std::shared_ptr<const Model> m, const CachePolicy& p,
-                               const std::vector<int>& tokens, int chunk) {
-  auto be = make_cpu_backend();
-  Stream s(m, *be, p, chunk);
-  const int V = m->config().vocab_size;
-  std::vector<float> logits(tokens.size() * V);
-  for (size_t i = 0; i < tokens.size(); i += chunk) {
-    const int T = int(std::min<size_t>(chunk, tokens.size() - i));
-    s.feed(tokens.data() + i, T, logits.data() + i * V, true);
-  }
-  std::vector<double> nll;
-  for (size_t i = 0; i + 1 < tokens.size(); ++i) {
-    const float* l = logits.data() + i * V;
-    double mx = *std::max_element(l, l + V), sum = 0;
-    for (int j = 0; j < V; ++j) sum += std::exp(l[j] - mx);
-    nll.push_back(std::log(sum) + mx - l[tokens[i + 1]]);
-  }
-  return nll;
-}
 
 // The checkpoint with every tensor dequantised to f32: the engine then runs
 // its f32 kernels on exactly the values the naive reference reads (the
