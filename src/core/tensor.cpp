@@ -13,6 +13,12 @@ int64_t Tensor::numel() const {
   return n;
 }
 
+int64_t Tensor::cols() const {
+  int64_t n = 1;
+  for (size_t i = shape.size() < 2 ? 0 : 1; i < shape.size(); ++i) n *= shape[i];
+  return n;
+}
+
 std::string Tensor::shape_str() const {
   std::ostringstream os;
   os << '[';

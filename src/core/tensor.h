@@ -18,7 +18,7 @@ struct Tensor {
 
   int64_t numel() const;
   int64_t rows() const { return shape.size() < 2 ? 1 : shape[0]; }  // 1-D: one row
-  int64_t cols() const { return numel() / rows(); }
+  int64_t cols() const;  // the product of the other dimensions (0 rows need not mean 0 cols)
   size_t nbytes() const { return dtype_bytes(dtype, numel()); }
   std::string shape_str() const;
 };
