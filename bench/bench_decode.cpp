@@ -318,8 +318,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
   set_threads(threads);
-  std::printf("SIMD target %s (of %s; SINKSTREAM_SIMD=name picks a lower one)\n", simd_target(),
-              simd_targets().c_str());
+  std::printf("SIMD target %s (of %s; SINKSTREAM_SIMD=name picks a lower one), OpenBLAS core %s\n",
+              simd_target(), simd_targets().c_str(), openblas_get_corename());
 
   double triad_4k = 0, triad_2m = 0;
   // quant runs only when named: it takes minutes, llama-bench included.

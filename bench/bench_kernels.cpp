@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("triad_GB/s", std::to_string(g_triad / 1e9));
   benchmark::AddCustomContext("sgemm_GFLOP/s", std::to_string(g_sgemm / 1e9));
   benchmark::AddCustomContext("simd_target", ss::simd_target());
+  benchmark::AddCustomContext("openblas_core", openblas_get_corename());
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
