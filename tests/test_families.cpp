@@ -16,14 +16,19 @@
 #include <random>
 #include <regex>
 #include <stdexcept>
+#include <utility>
 
 #include "core/error.h"
 #include "io/gguf_model.h"
+#include "io/hf_config.h"
 #include "io/safetensors.h"
 #include "model/stream.h"
+#include "testmodels.h"
 #include "testutil.h"
 
 using namespace ss;
+using sstest::engine_logits;
+using sstest::engine_nll;
 
 namespace {
 
@@ -966,23 +971,6 @@ std::vector<int> random_tokens(int n, int vocab, uint64_t seed) {
   return t;
 }
 
-// All logits from the engine, fed `chunk` tokens at a time.
-std::vector<Vec> engine_logits(const std::shared_ptr<const Model>& m, const CachePolicy& p,
-                               const std::vector<int>& tokens, int chunk) {
-  auto be = make_cpu_backend();
-  Stream s(m, *be, p);
-  const int V = m->config().vocab_size;
-  std::vector<float> logits(tokens.size() * V);
-  for (size_t i = 0; i < tokens.size(); i += chunk) {
-    const int T = int(std::min<size_t>(chunk, tokens.size() - i));
-    s.feed(tokens.data() + i, T, logits.data() + i * V, true);
-  }
-  std::vector<Vec> out;
-  for (size_t i = 0; i < tokens.size(); ++i)
-    out.emplace_back(logits.begin() + i * V, logits.begin() + (i + 1) * V);
-  return out;
-}
-
 std::vector<double> nll(const std::vector<Vec>& logits, const std::vector<int>& tokens) {
   std::vector<double> out;
   for (size_t i = 0; i + 1 < tokens.size(); ++i) {
@@ -995,11 +983,13 @@ std::vector<double> nll(const std::vector<Vec>& logits, const std::vector<int>& 
   return out;
 }
 
-double max_abs_diff(const std::vector<Vec>& a, const std::vector<Vec>& b) {
+// Rows of logits: the engine's (float) or the reference's (double).
+template <typename A, typename B>
+double max_abs_diff(const std::vector<std::vector<A>>& a, const std::vector<std::vector<B>>& b) {
   EXPECT_EQ(a.size(), b.size());
   double m = 0;
   for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
-    for (size_t j = 0; j < a[i].size(); ++j) m = std::max(m, std::abs(a[i][j] - b[i][j]));
+    for (size_t j = 0; j < a[i].size(); ++j) m = std::max(m, std::abs(double(a[i][j]) - b[i][j]));
   return m;
 }
 double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
@@ -1085,7 +1075,7 @@ TEST_P(Families, SinksStreamNllMatchesReference) {
   Reference ref(s, b.tensors);
   const auto want = nll(ref.run(tokens, kSinks, kWindow), tokens);
   for (int chunk : {1, 7}) {
-    const auto got = nll(engine_logits(model, sinks, tokens, chunk), tokens);
+    const auto got = engine_nll(model, sinks, tokens, chunk);
     EXPECT_LT(max_abs_diff(got, want), kTol) << "chunk " << chunk;
   }
   // The sink cache really evicted: dense scores differ, unless every layer
@@ -1327,6 +1317,35 @@ TEST(FamiliesCli, UnknownModelTypeListsTheFamilies) {
 
 // MPT without ALiBi adds learned positions (learned_pos_emb, on by default) or
 // RoPE in llm-foundry; neither is supported, so they are errors, not NoPE.
+// A sinkstream config.json names its norm, activation and positions as
+// train's options do (core/names.h): an unknown name is a one-line error
+// naming the file, the field and the supported names.
+TEST(FamiliesSinkstream, NamedSwitchesParseOrListTheNames) {
+  ModelConfig c = sstest::tiny_config();
+  c.family = "sinkstream";
+  const std::string path = sstest::temp_dir() + "/config.json";
+  const std::pair<const char*, const char*> fields[] = {
+      {"norm", "rmsnorm, layernorm"},
+      {"hidden_act", "silu, gelu, gelu_tanh, relu"},
+      {"position", "rope, alibi, learned, none"}};
+  for (const auto& [key, names] : fields) {
+    json j = json::parse(sinkstream_config_json(c));
+    j[key] = "nope";
+    sstest::spit(path, j.dump());
+    EXPECT_EQ(sstest::error_of([&] { parse_hf_config(path); }),
+              path + ": field " + key + ": unknown 'nope' (supported: " + names + ")");
+  }
+  json j = json::parse(sinkstream_config_json(c));
+  j["norm"] = "layernorm";
+  j["hidden_act"] = "gelu_tanh";
+  j["position"] = "none";
+  sstest::spit(path, j.dump());
+  const ModelConfig got = parse_hf_config(path);
+  EXPECT_EQ(got.norm, NormKind::LayerNorm);
+  EXPECT_EQ(got.act, Activation::GELUTanh);
+  EXPECT_EQ(got.position, PositionKind::None);
+}
+
 TEST(FamiliesCli, MptWithoutAlibiIsOneLineError) {
   const Spec& s = spec("mpt");
   auto with = [&](auto edit) {

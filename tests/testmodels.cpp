@@ -5,6 +5,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 
 #include "model/stream.h"
 
@@ -159,8 +160,9 @@ std::vector<double> naive_stream_nll(const Checkpoint& ck, const std::vector<int
   return nll;
 }
 
-std::vector<double> engine_nll(std::shared_ptr<const ss::Model> m, const ss::CachePolicy& p,
-                               const std::vector<int>& tokens, int chunk) {
+std::vector<std::vector<float>> engine_logits(std::shared_ptr<const ss::Model> m,
+                                              const ss::CachePolicy& p,
+                                              const std::vector<int>& tokens, int chunk) {
   auto be = ss::make_cpu_backend();
   ss::Stream s(m, *be, p, chunk);
   const int V = m->config().vocab_size;
@@ -169,9 +171,18 @@ std::vector<double> engine_nll(std::shared_ptr<const ss::Model> m, const ss::Cac
     const int T = int(std::min<size_t>(chunk, tokens.size() - i));
     s.feed(tokens.data() + i, T, logits.data() + i * V, true);
   }
+  std::vector<std::vector<float>> rows;
+  for (size_t i = 0; i < tokens.size(); ++i)
+    rows.emplace_back(logits.begin() + i * V, logits.begin() + (i + 1) * V);
+  return rows;
+}
+
+std::vector<double> engine_nll(std::shared_ptr<const ss::Model> m, const ss::CachePolicy& p,
+                               const std::vector<int>& tokens, int chunk) {
+  const auto logits = engine_logits(std::move(m), p, tokens, chunk);
   std::vector<double> nll;
   for (size_t i = 0; i + 1 < tokens.size(); ++i)
-    nll.push_back(ss::token_nll(logits.data() + i * V, V, tokens[i + 1]));
+    nll.push_back(ss::token_nll(logits[i].data(), int64_t(logits[i].size()), tokens[i + 1]));
   return nll;
 }
 

@@ -25,8 +25,13 @@ ss::ModelConfig tiny_config(int n_layers = 2, int n_heads = 4, int n_kv_heads = 
 std::vector<double> naive_stream_nll(const ss::Checkpoint& ck, const std::vector<int>& tokens,
                                      int sinks, int window, int query_shift = 0);
 
-// Per-token NLL of tokens[i+1] from the engine, streaming tokens `chunk` at
-// a time through a Stream with policy p.
+// The engine's logits for every token (one row of vocab_size each),
+// streaming tokens `chunk` at a time through a Stream with policy p.
+std::vector<std::vector<float>> engine_logits(std::shared_ptr<const ss::Model> m,
+                                              const ss::CachePolicy& p,
+                                              const std::vector<int>& tokens, int chunk);
+
+// Per-token NLL of tokens[i+1] from engine_logits.
 std::vector<double> engine_nll(std::shared_ptr<const ss::Model> m, const ss::CachePolicy& p,
                                const std::vector<int>& tokens, int chunk);
 

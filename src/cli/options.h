@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/names.h"  // name_index, which the commands' name options go through
 
 namespace ss::cli {
 
@@ -22,20 +23,6 @@ CLI::Validator non_negative();
 
 // -t/--threads: 0 (all cores) up to 1024.
 CLI::Option* add_threads(CLI::App* app, int& threads, const std::string& help);
-
-// The index of value in names (one of model/config.h's name lists, in enum
-// order); a one-line error naming the option and listing the names (after
-// others: values the caller handles itself) otherwise.
-template <size_t N>
-int name_index(const std::string& value, const char* const (&names)[N], const std::string& option,
-               const std::string& others = "") {
-  std::string all = others;
-  for (size_t i = 0; i < N; ++i) {
-    if (value == names[i]) return int(i);
-    all += (all.empty() ? "" : ", ") + std::string(names[i]);
-  }
-  fail("unknown ", option, " '", value, "' (supported: ", all, ")");
-}
 
 // True when the command line (or a --config file) gave the option.
 inline bool given(const CLI::Option* o) { return o != nullptr && o->count() > 0; }

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/json.h"
+#include "core/names.h"
 #include "io/mmap.h"
 
 namespace ss {
@@ -62,6 +63,11 @@ class Fields {
     if (!v) return fallback;
     check(v->is_string(), file_, ": field ", key, " must be a string, not ", v->type_name());
     return v->get<std::string>();
+  }
+  // The index in names (an enum's, in enum order) of the string field.
+  template <size_t N>
+  int get_name(const char* key, const char* const (&names)[N], const char* fallback) const {
+    return name_index(get_string(key, fallback), names, file_ + ": field " + key);
   }
   // A token id, or the first of a list of them.
   int get_token(const char* key, int fallback) const {
@@ -304,28 +310,16 @@ void gemma3(const Fields& f, const std::string& path, ModelConfig& c) {
   c.eos_id = f.get_token("eos_token_id", 1);
 }
 
-template <size_t N>
-int pick(const Fields& f, const std::string& path, const char* key, const char* const (&names)[N],
-         const char* fallback) {
-  const std::string v = f.get_string(key, fallback);
-  std::string all;
-  for (size_t i = 0; i < N; ++i) {
-    if (v == names[i]) return int(i);
-    all += (i ? ", " : "") + std::string(names[i]);
-  }
-  fail(path, ": field ", key, ": '", v, "' is not one of ", all);
-}
-
 // Models trained by sinkstream: a Llama-like decoder with every knob of the
 // sink study spelled out (see sinkstream_config_json).
 void sinkstream(const Fields& f, const std::string& path, ModelConfig& c) {
   llama_shape(f, path, c);
-  c.norm = NormKind(pick(f, path, "norm", kNormNames, "rmsnorm"));
+  c.norm = NormKind(f.get_name("norm", kNormNames, "rmsnorm"));
   c.norm_eps = float(f.get_number("norm_eps", 1e-5));
   c.post_norm = f.get_bool("post_norm", false);
-  c.act = Activation(pick(f, path, "hidden_act", kActivationNames, "silu"));
+  c.act = Activation(f.get_name("hidden_act", kActivationNames, "silu"));
   c.gated_ffn = f.get_bool("gated_ffn", true);
-  c.position = PositionKind(pick(f, path, "position", kPositionNames, "rope"));
+  c.position = PositionKind(f.get_name("position", kPositionNames, "rope"));
   c.rope_theta = f.get_number("rope_theta", 10000.0);
   c.alibi_bias_max = float(f.get_number("alibi_bias_max", 8));
   try {
