@@ -971,15 +971,11 @@ std::vector<int> random_tokens(int n, int vocab, uint64_t seed) {
   return t;
 }
 
+// Per-token NLL of tokens[i+1] from the reference's logits.
 std::vector<double> nll(const std::vector<Vec>& logits, const std::vector<int>& tokens) {
   std::vector<double> out;
-  for (size_t i = 0; i + 1 < tokens.size(); ++i) {
-    const Vec& l = logits[i];
-    const double mx = *std::max_element(l.begin(), l.end());
-    double sum = 0;
-    for (double x : l) sum += std::exp(x - mx);
-    out.push_back(std::log(sum) + mx - l[tokens[i + 1]]);
-  }
+  for (size_t i = 0; i + 1 < tokens.size(); ++i)
+    out.push_back(sstest::reference_token_nll(logits[i], tokens[i + 1]));
   return out;
 }
 

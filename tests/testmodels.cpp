@@ -1,5 +1,6 @@
 #include "testmodels.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -147,15 +148,18 @@ struct Naive {
 
 }  // namespace
 
+double reference_token_nll(const std::vector<double>& logits, int target) {
+  const double mx = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (double l : logits) sum += std::exp(l - mx);
+  return std::log(sum) + mx - logits[size_t(target)];
+}
+
 std::vector<double> naive_stream_nll(const Checkpoint& ck, const std::vector<int>& tokens,
                                      int sinks, int window, int query_shift) {
   std::vector<double> nll;
   Naive{ck}.run(tokens, sinks, window, query_shift, [&](size_t t, const Vec& logits) {
-    if (t + 1 >= tokens.size()) return;
-    double mx = -1e300, sum = 0;
-    for (double l : logits) mx = std::max(mx, l);
-    for (double l : logits) sum += std::exp(l - mx);
-    nll.push_back(std::log(sum) + mx - logits[tokens[t + 1]]);
+    if (t + 1 < tokens.size()) nll.push_back(reference_token_nll(logits, tokens[t + 1]));
   });
   return nll;
 }

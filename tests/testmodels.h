@@ -35,6 +35,10 @@ std::vector<std::vector<float>> engine_logits(std::shared_ptr<const ss::Model> m
 std::vector<double> engine_nll(std::shared_ptr<const ss::Model> m, const ss::CachePolicy& p,
                                const std::vector<int>& tokens, int chunk);
 
+// -log softmax(logits)[target] in double, for the references' logits (the
+// engine's go through ss::token_nll).
+double reference_token_nll(const std::vector<double>& logits, int target);
+
 // Logits of the last token with every token kept at its text position.
 std::vector<double> naive_logits(const ss::Checkpoint& ck, const std::vector<int>& tokens);
 
