@@ -143,6 +143,33 @@ TEST(Simd, AttentionOnEveryTargetMatchesDouble) {
   }
 }
 
+// The op alone (simd::attn_op, the per-row op of attention and of the tiled
+// path): every op, with and without the log-n bias and the extra logits, on
+// lengths around each vector width, against attn_op_forward in double.
+TEST(Simd, AttnOpOnEveryTargetMatchesDouble) {
+  std::mt19937 rng(3);
+  const ss::AttnOp ops[] = {ss::AttnOp::Softmax,     ss::AttnOp::Softmax1, ss::AttnOp::Sigmoid,
+                            ss::AttnOp::SigmoidNorm, ss::AttnOp::Elu1,     ss::AttnOp::Elu1Norm};
+  for (int n : kLengths) {
+    const auto x = normal(size_t(n), rng, 3);
+    const float extra[2] = {1.5f, 0};
+    for (ss::AttnOp op : ops)
+      for (bool logn : {false, true})
+        for (int n_extra : {0, 2}) {
+          std::vector<double> want = wide(x);
+          const double extra_d[2] = {extra[0], extra[1]};
+          ss::attn_op_forward(op, logn, want.data(), n, extra_d, n_extra);
+          each_target([&](const std::string& t) {
+            std::vector<float> got = x;
+            ss::simd::attn_op(op, logn, got.data(), n, extra, n_extra);
+            expect_close(got, want, 2e-6, 0,
+                         std::string(ss::attn_op_name(op)) + (logn ? " logn " : " ") + t +
+                             " n=" + std::to_string(n) + " extras=" + std::to_string(n_extra));
+          });
+        }
+  }
+}
+
 TEST(Simd, NormsOnEveryTargetMatchDouble) {
   std::mt19937 rng(3);
   for (int dim : {4, 8, 63, 64, 576}) {

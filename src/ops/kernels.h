@@ -80,8 +80,11 @@ inline double dot(const double* a, const double* b, int n) {
 inline void axpy(double a, const double* x, double* y, int n) {
   for (int i = 0; i < n; ++i) y[i] += a * x[i];
 }
-// The dot/axpy above as the attention templates' default; ops/simd.cpp
-// passes each target's inlined vector forms instead.
+template <class S>
+void attn_op_forward(AttnOp op, bool logn, S* s, int n, const S* extra, int n_extra);
+
+// The dot/axpy above and attn_op_forward as the attention templates'
+// default; ops/simd.cpp passes each target's inlined vector forms instead.
 struct DotAxpy {
   template <class S>
   static S dot(const S* a, const S* b, int n) {
@@ -90,6 +93,10 @@ struct DotAxpy {
   template <class S>
   static void axpy(S a, const S* x, S* y, int n) {
     ss::axpy(a, x, y, n);
+  }
+  template <class S>
+  static void op_forward(AttnOp op, bool logn, S* s, int n, const S* extra, int n_extra) {
+    attn_op_forward(op, logn, s, n, extra, n_extra);
   }
 };
 
@@ -302,15 +309,25 @@ int attn_extras(const AttentionParamsT<S>& ap, int h, S* extra) {
   return n;
 }
 
+// The query-key scale: ap.scale, else 1/sqrt(head_dim).
+template <class S>
+S attn_scale(const AttentionParamsT<S>& ap) {
+  return ap.scale > 0 ? S(ap.scale) : S(1) / std::sqrt(S(ap.head_dim));
+}
+// A scaled query-key product through the soft-cap (when cap > 0).
+template <class S>
+S attn_softcap(S x, S cap) {
+  return cap > 0 ? cap * std::tanh(x / cap) : x;
+}
+
 // Head h's pre-op scores against the kept slots in cache order, then the
 // kv-bias slot when present; returns how many (kept or kept + 1).
 template <class S, class Ops = DotAxpy>
 int attn_scores(const S* q_win, const S* q_sink, const KvViewT<S>& kv,
                 const AttentionParamsT<S>& ap, int h, S* s) {
   const int hd = ap.head_dim, group = ap.n_heads / ap.n_kv_heads;
-  const S scale = ap.scale > 0 ? S(ap.scale) : S(1) / std::sqrt(S(hd));
-  const S cap = S(ap.softcap);
-  auto score = [&](S qk) { return cap > 0 ? cap * std::tanh(qk * scale / cap) : qk * scale; };
+  const S scale = attn_scale(ap), cap = S(ap.softcap);
+  auto score = [&](S qk) { return attn_softcap(qk * scale, cap); };
   const S* K = kv.k + int64_t(h / group) * kv.capacity * hd;
   const S slope = ap.alibi_slopes ? S(ap.alibi_slopes[h] * ap.alibi_scale) : S(0);
   int j = 0;
@@ -335,7 +352,7 @@ void attention_head(const S* q_win, const S* q_sink, const KvViewT<S>& kv,
   const int hd = ap.head_dim, group = ap.n_heads / ap.n_kv_heads;
   const int n = attn_scores<S, Ops>(q_win, q_sink, kv, ap, h, s);
   S extra[2];
-  attn_op_forward(ap.op, ap.logn_bias, s, n, extra, attn_extras(ap, h, extra));
+  Ops::op_forward(ap.op, ap.logn_bias, s, n, extra, attn_extras(ap, h, extra));
   const S* V = kv.v + int64_t(h / group) * kv.capacity * hd;
   S* o = out + h * hd;
   std::fill(o, o + hd, S(0));
@@ -363,7 +380,7 @@ void attention_backward(const S* q, const KvViewT<S>& kv, const AttentionParamsT
                         const S* dout, S* dq, S* dk, S* dv, S* dsink, S* dkb_k, S* dkb_v, S* s,
                         S* p, S* dp) {
   const int hd = ap.head_dim, group = ap.n_heads / ap.n_kv_heads;
-  const S scale = ap.scale > 0 ? S(ap.scale) : S(1) / std::sqrt(S(hd));  // softcap: forward only
+  const S scale = attn_scale(ap);  // softcap: forward only
   for (int h = 0; h < ap.n_heads; ++h) {
     const int64_t base = int64_t(h / group) * kv.capacity * hd;
     const int n = attn_scores(q, q, kv, ap, h, s);

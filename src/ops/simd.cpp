@@ -72,6 +72,73 @@ void Axpy(float a, const float* x, float* y, int n) {
   Steps(n, f);
 }
 
+// x[i] = f(x[i]) over n floats, full vectors then one masked vector;
+// returns the sum of the results.
+template <class D, class F>
+HWY_INLINE float MapSum(D d, float* x, int n, F f) {
+  const int L = int(hn::Lanes(d));
+  auto sum = hn::Zero(d);
+  int i = 0;
+  for (; i + L <= n; i += L) {
+    const auto y = f(hn::LoadU(d, x + i));
+    hn::StoreU(y, d, x + i);
+    sum = hn::Add(sum, y);
+  }
+  if (i < n) {
+    const auto m = hn::FirstN(d, size_t(n - i));
+    const auto y = hn::IfThenElseZero(m, f(hn::MaskedLoad(m, d, x + i)));
+    hn::BlendedStore(y, m, d, x + i);
+    sum = hn::Add(sum, y);
+  }
+  return hn::GetLane(hn::SumOfLanes(d, sum));
+}
+
+template <class D>
+HWY_INLINE float MaxOver(D d, const float* x, int n) {
+  const int L = int(hn::Lanes(d));
+  auto mx = hn::Set(d, -INFINITY);
+  int i = 0;
+  for (; i + L <= n; i += L) mx = hn::Max(mx, hn::LoadU(d, x + i));
+  if (i < n) {
+    const auto m = hn::FirstN(d, size_t(n - i));
+    mx = hn::Max(mx, hn::IfThenElse(m, hn::MaskedLoad(m, d, x + i), hn::Set(d, -INFINITY)));
+  }
+  return hn::GetLane(hn::MaxOfLanes(d, mx));
+}
+
+// attn_op_forward (ops/kernels.h) on floats, its exp vectorised (Highway's,
+// 1 ulp); the extras' few exps stay scalar.
+void AttnOpRow(AttnOp op, bool logn, float* s, int n, const float* extra, int n_extra) {
+  const hn::ScalableTag<float> d;
+  using V = hn::Vec<decltype(d)>;
+  if (op == AttnOp::Softmax || op == AttnOp::Softmax1) {
+    float mx = MaxOver(d, s, n);
+    for (int e = 0; e < n_extra; ++e) mx = std::max(mx, extra[e]);
+    float sum = 0;
+    for (int e = 0; e < n_extra; ++e) sum += std::exp(extra[e] - mx);
+    const V vmx = hn::Set(d, mx);
+    sum += MapSum(d, s, n, [&](V x) { return hn::Exp(d, hn::Sub(x, vmx)); });
+    const V inv = hn::Set(d, 1.0f / sum);
+    MapSum(d, s, n, [&](V x) { return hn::Mul(x, inv); });
+    return;
+  }
+  const V bias = hn::Set(d, logn ? -float(std::log(double(n))) : 0.0f), one = hn::Set(d, 1.0f);
+  const bool sigmoid = op == AttnOp::Sigmoid || op == AttnOp::SigmoidNorm;
+  const float sum = MapSum(d, s, n, [&](V x) {
+    const V u = hn::Add(x, bias);
+    if (sigmoid) {  // with e = exp(-|u|) <= 1, as SiLU below
+      const V e = hn::Exp(d, hn::Neg(hn::Abs(u)));
+      return hn::Div(hn::IfThenElse(hn::Lt(u, hn::Zero(d)), e, one), hn::Add(one, e));
+    }
+    return hn::IfThenElse(hn::Gt(u, hn::Zero(d)), hn::Add(u, one),
+                          hn::Exp(d, hn::Min(u, hn::Zero(d))));
+  });
+  if (normalises(op)) {
+    const V vs = hn::Set(d, sum);
+    MapSum(d, s, n, [&](V x) { return hn::Div(x, vs); });
+  }
+}
+
 // attention_head with this target's dot and axpy; flattened, so they and
 // the template's loops compile for the target in one body. At most 256-bit
 // vectors: a head dim of 64 is one 2x8-lane step, and BM_Attention was
@@ -82,6 +149,9 @@ struct TargetDotAxpy {
   static void axpy(float a, const float* x, float* y, int n) {
     AxpyStep f{a, x, y};
     Steps<D>(n, f);
+  }
+  static void op_forward(AttnOp op, bool logn, float* s, int n, const float* extra, int n_extra) {
+    AttnOpRow(op, logn, s, n, extra, n_extra);
   }
 };
 
@@ -231,6 +301,7 @@ namespace ss::simd {
 HWY_EXPORT(Dot);
 HWY_EXPORT(Axpy);
 HWY_EXPORT(AttentionHead);
+HWY_EXPORT(AttnOpRow);
 HWY_EXPORT(Norm);
 HWY_EXPORT(Rope);
 HWY_EXPORT(ActivationRow);
@@ -240,6 +311,9 @@ void axpy(float a, const float* x, float* y, int n) { HWY_DYNAMIC_DISPATCH(Axpy)
 void attention_head(const float* q_win, const float* q_sink, const KvView& kv,
                     const AttentionParams& ap, int h, float* s, float* out, float* probs) {
   HWY_DYNAMIC_DISPATCH(AttentionHead)(q_win, q_sink, kv, ap, h, s, out, probs);
+}
+void attn_op(AttnOp op, bool logn, float* s, int n, const float* extra, int n_extra) {
+  HWY_DYNAMIC_DISPATCH(AttnOpRow)(op, logn, s, n, extra, n_extra);
 }
 void norm(NormKind kind, const float* x, const float* g, const float* b, float* y, int T, int dim,
           float eps) {

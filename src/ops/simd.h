@@ -23,6 +23,9 @@ void axpy(float a, const float* x, float* y, int n);
 // op and weighted sum compiled for the target with dot/axpy inlined.
 void attention_head(const float* q_win, const float* q_sink, const KvViewT<float>& kv,
                     const AttentionParamsT<float>& ap, int h, float* s, float* out, float* probs);
+// attn_op_forward (ops/kernels.h) on floats: one query's n scores to the
+// op's weights in place, exp vectorised.
+void attn_op(AttnOp op, bool logn, float* s, int n, const float* extra, int n_extra);
 // norm_forward (ops/kernels.h) over T rows of dim floats; the statistics in
 // double, as there.
 void norm(NormKind kind, const float* x, const float* g, const float* b, float* y, int T, int dim,
