@@ -99,6 +99,48 @@ void BM_Attention(benchmark::State& st) {
   st.counters["of_triad"] = bytes / secs / g_triad;
 }
 
+// Causal attention over T rows of one sample (the training and prefill
+// shape: 4 heads of 64, row i sees slots 0..i of a dense cache): forward
+// (range(1) == 0) or backward (1). FLOP/s counts the lower triangle's
+// multiply-adds: 2 T(T+1)/2 hd per head for each of the forward's 2 products
+// and the backward's 4.
+void BM_AttentionCausal(benchmark::State& st) {
+  const int T = int(st.range(0)), H = 4, hd = 64;
+  const bool backward = st.range(1) != 0;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> g(0, 1);
+  auto fill = [&](std::vector<float>& x) {
+    for (float& v : x) v = g(rng);
+  };
+  std::vector<float> k(size_t(H) * T * hd), v(k.size()), q(size_t(T) * H * hd), out(q.size()),
+      dq(q.size()), dk(k.size()), dv(k.size());
+  fill(k), fill(v), fill(q), fill(out);
+  std::vector<KvSegment> segs(static_cast<size_t>(T));
+  std::vector<AttentionRow> rows(static_cast<size_t>(T));
+  std::vector<AttentionGradRow> grad_rows(static_cast<size_t>(T));
+  for (int i = 0; i < T; ++i) {
+    segs[size_t(i)] = {0, i + 1, false};
+    const KvView kv{k.data(), v.data(), T, &segs[size_t(i)], 1, i + 1};
+    float* qi = q.data() + size_t(i) * H * hd;
+    rows[size_t(i)] = {qi, qi, kv, out.data() + size_t(i) * H * hd};
+    grad_rows[size_t(i)] = {qi, kv, out.data() + size_t(i) * H * hd,
+                            dq.data() + size_t(i) * H * hd};
+  }
+  const AttentionParams params{H, H, hd};
+  auto be = make_cpu_backend();
+  for (auto _ : st) {
+    if (backward)
+      be->attention_backward(grad_rows.data(), T, params, dk.data(), dv.data(), nullptr, nullptr,
+                             nullptr);
+    else
+      be->attention(rows.data(), T, params, nullptr);
+    benchmark::ClobberMemory();
+  }
+  const double macs = double(T) * (T + 1) / 2 * hd * H * (backward ? 4 : 2);
+  st.counters["FLOP/s"] =
+      benchmark::Counter(double(st.iterations()) * 2 * macs, benchmark::Counter::kIsRate);
+}
+
 double sgemm_flops() {
   const int n = 1024;
   std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
@@ -129,6 +171,10 @@ BENCHMARK_CAPTURE(BM_Matmul, bf16, DType::BF16)->Apply(decode_shapes);
 BENCHMARK_CAPTURE(BM_Matmul, f32_prefill, DType::F32)->Apply(prefill_shapes);
 BENCHMARK_CAPTURE(BM_Matmul, bf16_prefill, DType::BF16)->Apply(prefill_shapes);
 BENCHMARK(BM_Attention)->Arg(256)->Arg(1024)->Arg(4096)->UseRealTime();
+BENCHMARK(BM_AttentionCausal)
+    ->ArgsProduct({{256, 1024}, {0, 1}})
+    ->ArgNames({"T", "backward"})
+    ->UseRealTime();
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);

@@ -2,8 +2,11 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "ops/backend.h"
@@ -230,7 +233,9 @@ TEST(Kernels, BatchedAttentionRowsMatchOneRowCalls) {
     r.out = one.data() + size_t(i) * H * hd;
     be->attention(&r, 1, p, nullptr);
   }
-  EXPECT_EQ(out, one);
+  // 96 rows take the tiled path (GEMMs), one row the per-row path: equal up
+  // to rounding.
+  for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], one[i], 1e-5) << i;
 
   // Reference: the kernel row by row on one thread.
   std::vector<float> dK1(K.size()), dV1(V.size()), ds1(H), dkk1(kb_k.size()), dkv1(kb_v.size());
@@ -251,12 +256,198 @@ TEST(Kernels, BatchedAttentionRowsMatchOneRowCalls) {
   };
   const auto a = batched(), b = batched();
   omp_set_num_threads(threads);
-  EXPECT_EQ(a, b);       // deterministic
-  EXPECT_EQ(a[5], dq1);  // each row's dq is its own
-  const std::vector<std::vector<float>> want = {dK1, dV1, ds1, dkk1, dkv1};
+  EXPECT_EQ(a, b);  // deterministic
+  const std::vector<std::vector<float>> want = {dK1, dV1, ds1, dkk1, dkv1, dq1};
   for (size_t k = 0; k < want.size(); ++k)
     for (size_t i = 0; i < want[k].size(); ++i)
       ASSERT_NEAR(a[k][i], want[k][i], 1e-4 * (1 + std::abs(want[k][i]))) << k << " " << i;
 }
 
 }  // namespace
+
+// Calls of many rows over one contiguous slot range each (training, prefill)
+// take CpuBackend's tiled path (GEMMs over tiles of rows); one-row calls take
+// the per-row path. Both, and the double-precision kernels, must agree for
+// every op and extra, every mask shape and head grouping.
+enum class Mask { Causal, Window, Prefix, SinkSegment, TwoSamples };
+struct TiledCase {
+  AttnOp op;
+  bool logn, sink_logits, kv_bias, alibi;
+  float softcap, scale;
+  int H, Hkv;
+  Mask mask;
+};
+
+const char* mask_name(Mask m) {
+  switch (m) {
+    case Mask::Causal:
+      return "causal";
+    case Mask::Window:
+      return "window";
+    case Mask::Prefix:
+      return "prefix";
+    case Mask::SinkSegment:
+      return "sinksegment";
+    case Mask::TwoSamples:
+      return "twosamples";
+  }
+  return "";
+}
+
+class TiledAttention : public ::testing::TestWithParam<TiledCase> {};
+
+TEST_P(TiledAttention, MatchesPerRowAndDouble) {
+  const TiledCase tc = GetParam();
+  // 70 rows: two full tiles of 32 and a short one (35 + 35 for two samples).
+  const int T = 70, H = tc.H, Hkv = tc.Hkv, hd = 16, qd = H * hd, window = 9, prefix = 20;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> g;
+  auto randn = [&](size_t n) {
+    std::vector<float> v(n);
+    for (float& x : v) x = g(rng);
+    return v;
+  };
+  // Two samples' caches side by side (TwoSamples uses the second for rows T/2..).
+  const size_t kv_size = size_t(Hkv) * T * hd;
+  const std::vector<float> K = randn(2 * kv_size), V = randn(K.size()), q = randn(size_t(T) * qd),
+                           dout = randn(q.size()), sinks = randn(size_t(H)),
+                           kb_k = randn(size_t(Hkv) * hd), kb_v = randn(kb_k.size());
+  std::vector<float> slopes(static_cast<size_t>(H));
+  alibi_slopes(H, 8, slopes.data());
+  AttentionParams p{H, Hkv, hd};
+  p.op = tc.op, p.logn_bias = tc.logn, p.softcap = tc.softcap, p.scale = tc.scale;
+  if (tc.sink_logits) p.sink_logits = sinks.data();
+  if (tc.kv_bias) p.kv_bias_k = kb_k.data(), p.kv_bias_v = kb_v.data();
+  if (tc.alibi) p.alibi_slopes = slopes.data(), p.alibi_scale = 0.5f;
+  // Row i's segments and which sample's cache it reads.
+  std::vector<std::array<KvSegment, 2>> segs(T);
+  std::vector<int> n_segs(T, 1), sample(T, 0);
+  for (int i = 0; i < T; ++i) {
+    switch (tc.mask) {
+      case Mask::Causal:
+        segs[i][0] = {0, i + 1, false};
+        break;
+      case Mask::Window:  // slots i-8..i: ranges that start after slot 0
+        segs[i][0] = {std::max(0, i + 1 - window), std::min(i + 1, window), false};
+        break;
+      case Mask::Prefix:  // rows < p see [0, p), later rows [0, i]
+        segs[i][0] = {0, std::max(i + 1, prefix), false};
+        break;
+      case Mask::SinkSegment:  // 4 sink slots then the rest, one query rotation
+        segs[i][0] = {0, std::min(i + 1, 4), true};
+        if (i >= 4) segs[i][1] = {4, i - 3, false}, n_segs[i] = 2;
+        break;
+      case Mask::TwoSamples:
+        sample[i] = i >= T / 2;
+        segs[i][0] = {0, i - sample[i] * (T / 2) + 1, false};
+        break;
+    }
+  }
+  auto view = [&](int i) {
+    const int kept = segs[i][0].count + (n_segs[i] == 2 ? segs[i][1].count : 0);
+    const size_t at = size_t(sample[i]) * kv_size;
+    return KvView{K.data() + at, V.data() + at, T, segs[i].data(), n_segs[i], kept};
+  };
+  std::vector<AttentionRow> rows(T);
+  std::vector<AttentionGradRow> grad_rows(T);
+  std::vector<float> out(q.size()), per_row(q.size()), dq(q.size()), dq_row(q.size());
+  for (int i = 0; i < T; ++i) {
+    const float* qi = q.data() + size_t(i) * qd;
+    rows[i] = {qi, qi, view(i), out.data() + size_t(i) * qd};
+    grad_rows[i] = {qi, view(i), dout.data() + size_t(i) * qd, dq.data() + size_t(i) * qd};
+  }
+  auto be = make_cpu_backend();
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(3);  // several threads' partial sums, on any machine
+  be->attention(rows.data(), T, p, nullptr);
+  const std::vector<float> out1 = out;
+  be->attention(rows.data(), T, p, nullptr);
+  EXPECT_EQ(out, out1);  // deterministic
+  // The per-row path: one row per call, the backward summing call by call.
+  std::vector<float> dK_row(K.size()), dV_row(V.size()), ds_row(H), dkk_row(kb_k.size()),
+      dkv_row(kb_v.size());
+  for (int i = 0; i < T; ++i) {
+    AttentionRow r = rows[i];
+    r.out = per_row.data() + size_t(i) * qd;
+    be->attention(&r, 1, p, nullptr);
+    AttentionGradRow gr = grad_rows[i];
+    gr.dq = dq_row.data() + size_t(i) * qd;
+    be->attention_backward(&gr, 1, p, dK_row.data(), dV_row.data(), ds_row.data(), dkk_row.data(),
+                           dkv_row.data());
+  }
+  auto tiled_backward = [&] {
+    std::vector<std::vector<float>> r = {std::vector<float>(K.size()), std::vector<float>(V.size()),
+                                         std::vector<float>(H), std::vector<float>(kb_k.size()),
+                                         std::vector<float>(kb_v.size())};
+    be->attention_backward(grad_rows.data(), T, p, r[0].data(), r[1].data(), r[2].data(),
+                           r[3].data(), r[4].data());
+    r.push_back(dq);
+    return r;
+  };
+  const auto a = tiled_backward(), b = tiled_backward();
+  omp_set_num_threads(threads);
+  EXPECT_EQ(a, b);  // deterministic
+
+  // The double-precision kernels, row by row.
+  auto wide = [](const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); };
+  const auto Kd = wide(K), Vd = wide(V), qd_ = wide(q), dod = wide(dout), sd = wide(sinks),
+             kbkd = wide(kb_k), kbvd = wide(kb_v);
+  AttentionParamsT<double> pd{H, Hkv, hd};
+  pd.op = p.op, pd.logn_bias = p.logn_bias, pd.softcap = p.softcap, pd.scale = p.scale;
+  pd.alibi_slopes = p.alibi_slopes, pd.alibi_scale = p.alibi_scale;
+  if (tc.sink_logits) pd.sink_logits = sd.data();
+  if (tc.kv_bias) pd.kv_bias_k = kbkd.data(), pd.kv_bias_v = kbvd.data();
+  std::vector<double> want(q.size()), dq_d(q.size()), dK_d(K.size()), dV_d(V.size()), ds_d(H),
+      dkk_d(kb_k.size()), dkv_d(kb_v.size()), s(3 * (T + 1));
+  for (int i = 0; i < T; ++i) {
+    const KvView f = view(i);
+    const size_t at = size_t(sample[i]) * kv_size;
+    const KvViewT<double> kv{Kd.data() + at, Vd.data() + at, T, f.segments, f.n_segments, f.kept};
+    const double* qi = qd_.data() + size_t(i) * qd;
+    for (int h = 0; h < H; ++h)
+      attention_head(qi, qi, kv, pd, h, s.data(), want.data() + size_t(i) * qd, nullptr);
+    attention_backward(qi, kv, pd, dod.data() + size_t(i) * qd, dq_d.data() + size_t(i) * qd,
+                       dK_d.data(), dV_d.data(), ds_d.data(), dkk_d.data(), dkv_d.data(), s.data(),
+                       s.data() + T + 1, s.data() + 2 * (T + 1));
+  }
+  auto near = [](const std::vector<float>& got, const std::vector<float>& ref,
+                 const std::vector<double>& exact, double tol, const char* what) {
+    ASSERT_EQ(got.size(), exact.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_NEAR(got[i], exact[i], tol * (1 + std::abs(exact[i]))) << what << " [" << i << "]";
+      ASSERT_NEAR(got[i], ref[i], tol * (1 + std::abs(exact[i])))
+          << what << " per row [" << i << "]";
+    }
+  };
+  near(out, per_row, want, 1e-5, "out");
+  near(a[5], dq_row, dq_d, 2e-5, "dq");
+  near(a[0], dK_row, dK_d, 2e-5, "dK");
+  near(a[1], dV_row, dV_d, 2e-5, "dV");
+  near(a[2], ds_row, ds_d, 2e-5, "dsink");
+  near(a[3], dkk_row, dkk_d, 2e-5, "dkv-bias k");
+  near(a[4], dkv_row, dkv_d, 2e-5, "dkv-bias v");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Ops, TiledAttention,
+    ::testing::Values(
+        TiledCase{AttnOp::Softmax, false, false, false, false, 0, 0, 4, 4, Mask::Causal},
+        TiledCase{AttnOp::Softmax, false, true, false, true, 0, 0, 6, 2, Mask::Window},
+        TiledCase{AttnOp::Softmax, false, false, true, false, 5, 0, 5, 1, Mask::Prefix},
+        TiledCase{AttnOp::Softmax, false, true, true, false, 0, 0.3f, 6, 2, Mask::TwoSamples},
+        TiledCase{AttnOp::Softmax1, false, true, true, true, 0, 0, 6, 2, Mask::SinkSegment},
+        TiledCase{AttnOp::Softmax1, false, false, false, false, 0, 0, 5, 1, Mask::Window},
+        TiledCase{AttnOp::Sigmoid, false, false, false, false, 0, 0, 4, 4, Mask::Causal},
+        TiledCase{AttnOp::Sigmoid, true, false, true, false, 0, 0, 5, 1, Mask::Window},
+        TiledCase{AttnOp::SigmoidNorm, false, false, false, true, 0, 0, 6, 2, Mask::Prefix},
+        TiledCase{AttnOp::SigmoidNorm, true, false, true, false, 0, 0.1f, 4, 4, Mask::Causal},
+        TiledCase{AttnOp::Elu1, false, false, true, false, 0, 0, 6, 2, Mask::Window},
+        TiledCase{AttnOp::Elu1Norm, false, false, false, true, 3, 0, 5, 1, Mask::SinkSegment}),
+    [](const auto& info) {
+      const TiledCase& c = info.param;
+      return std::string(attn_op_name(c.op)) + (c.logn ? "_logn" : "") +
+             (c.sink_logits ? "_sinklogit" : "") + (c.kv_bias ? "_kvbias" : "") +
+             (c.alibi ? "_alibi" : "") + (c.softcap > 0 ? "_softcap" : "") +
+             (c.scale > 0 ? "_scale" : "") + "_h" + std::to_string(c.H) + "kv" +
+             std::to_string(c.Hkv) + "_" + mask_name(c.mask);
+    });

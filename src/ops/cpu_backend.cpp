@@ -5,8 +5,10 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -68,6 +70,217 @@ class Partials {
   int threads_;
   size_t per_thread_ = 0;
   std::vector<float>& storage_;
+};
+
+// ---- causal attention over tiles ------------------------------------------------
+//
+// Training and prefill into a dense cache give every row one contiguous
+// range of slots of one K/V (row i of a sample: [0, i], a sliding window
+// [i-w+1, i], a prefix-LM prefix [0, p)). Such calls run per (block of
+// query heads sharing a KV head, tile of kTileRows consecutive rows): the
+// tile's scores against the slots its rows can see (the lower triangle at
+// tile granularity) by one sgemm, each row's op over its own range
+// (the per-row code: attn_op_forward's f32 form), zeros outside it, and the
+// weighted values by another sgemm; the backward likewise. Memory per tile:
+// kHeadBlock * kTileRows rows of scores over the tile's range.
+//
+// The per-row path remains for what this cannot take (tiled_ranges): a
+// call of fewer than kTiledRows rows (decode), probability capture, a row
+// whose segments are not adjacent in cache order (a ring that has wrapped,
+// sinks with a window evicted behind them), and a sink segment seen with a
+// second query rotation (q_sink != q_win).
+constexpr int kTiledRows = 16, kTileRows = 32, kHeadBlock = 4;
+
+// Row r's slots [lo, hi) as one range; false when its segments are not
+// adjacent or a sink segment needs its own query (own_sink_query).
+bool one_range(const KvView& kv, bool own_sink_query, int& lo, int& hi) {
+  lo = kv.n_segments > 0 ? kv.segments[0].first_slot : 0;
+  hi = lo;
+  for (int g = 0; g < kv.n_segments; ++g) {
+    const KvSegment& seg = kv.segments[g];
+    if (seg.first_slot != hi || (seg.sink && own_sink_query)) return false;
+    hi += seg.count;
+  }
+  return true;
+}
+
+// A tile: rows [r0, r1) over one K/V, seeing slots within [lo, hi).
+struct Tile {
+  int r0, r1, lo, hi;
+};
+
+// Cuts n rows with ranges [lo[r], hi[r]) into tiles of consecutive rows that
+// share a K/V; kv(r) gives row r's view.
+template <class KvOf>
+std::vector<Tile> make_tiles(int n, const std::vector<int>& lo, const std::vector<int>& hi,
+                             KvOf kv) {
+  std::vector<Tile> tiles;
+  for (int r = 0; r < n; ++r) {
+    const KvView &a = kv(r), *b = tiles.empty() ? nullptr : &kv(tiles.back().r0);
+    if (!b || r - tiles.back().r0 == kTileRows || a.k != b->k || a.v != b->v ||
+        a.capacity != b->capacity) {
+      tiles.push_back({r, r + 1, lo[size_t(r)], hi[size_t(r)]});
+      continue;
+    }
+    Tile& t = tiles.back();
+    t.r1 = r + 1, t.lo = std::min(t.lo, lo[size_t(r)]), t.hi = std::max(t.hi, hi[size_t(r)]);
+  }
+  return tiles;
+}
+
+// One tile's work for heads [h0, h1) (one KV head): M = (h1-h0) * rows
+// stacked query rows, head-major, over N = hi - lo slots; score rows have
+// N + 1 columns, the last free for the kv-bias slot.
+struct TileShape {
+  int h0, h1, m, M, N, ld;
+  TileShape(const Tile& t, int h0_, int h1_)
+      : h0(h0_), h1(h1_), m(t.r1 - t.r0), M((h1_ - h0_) * m), N(t.hi - t.lo), ld(N + 1) {}
+};
+
+// Head h's scores of one row after the sgemm (scaled q.k over the row's n
+// slots, in x), as attn_scores makes them: soft-cap, ALiBi, then the
+// kv-bias slot's score at x[n]. Returns the op's length (n or n + 1).
+int row_scores(const AttentionParams& ap, int h, const float* q, float* x, int n) {
+  const float cap = ap.softcap;
+  if (cap > 0)
+    for (int j = 0; j < n; ++j) x[j] = attn_softcap(x[j], cap);
+  if (ap.alibi_slopes) {
+    const float slope = ap.alibi_slopes[h] * ap.alibi_scale;
+    for (int j = 0; j < n; ++j) x[j] -= slope * float(n - 1 - j);
+  }
+  if (!ap.kv_bias_k) return n;
+  const int hd = ap.head_dim, kvh = h / (ap.n_heads / ap.n_kv_heads);
+  x[n] = attn_softcap(simd::dot(ap.kv_bias_k + kvh * hd, q, hd) * attn_scale(ap), cap);
+  return n + 1;
+}
+
+// Zeroes a score row of ld columns outside [from, from + n).
+void mask_outside(float* x, int ld, int from, int n) {
+  std::fill(x, x + from, 0.0f);
+  std::fill(x + from + n, x + ld, 0.0f);
+}
+
+// Per-thread scratch of a tile.
+struct TileScratch {
+  std::vector<float> q, dout, s, p, dp, o;
+  std::vector<float> kb;   // per stacked row: the kv-bias slot's weight
+  std::vector<float> dkb;  // and its score gradient
+};
+
+void attend_tile(const AttentionRow* rows, const std::vector<int>& lo, const std::vector<int>& hi,
+                 const Tile& t, const AttentionParams& ap, const TileShape& sh, TileScratch& w) {
+  const int hd = ap.head_dim, kvh = sh.h0 / (ap.n_heads / ap.n_kv_heads);
+  const KvView& kv = rows[t.r0].kv;
+  const int64_t at = (int64_t(kvh) * kv.capacity + t.lo) * hd;
+  w.q.resize(size_t(sh.M) * hd), w.o.resize(w.q.size());
+  w.s.resize(size_t(sh.M) * sh.ld), w.kb.resize(size_t(sh.M));
+  for (int h = sh.h0; h < sh.h1; ++h)
+    for (int r = 0; r < sh.m; ++r)
+      std::memcpy(w.q.data() + (size_t(h - sh.h0) * sh.m + r) * hd, rows[t.r0 + r].q_win + h * hd,
+                  sizeof(float) * hd);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, sh.M, sh.N, hd, attn_scale(ap), w.q.data(),
+              hd, kv.k + at, hd, 0.0f, w.s.data(), sh.ld);
+  for (int i = 0; i < sh.M; ++i) {
+    const int h = sh.h0 + i / sh.m, r = t.r0 + i % sh.m;
+    const int from = lo[size_t(r)] - t.lo, n = hi[size_t(r)] - lo[size_t(r)];
+    float* x = w.s.data() + size_t(i) * sh.ld;
+    const int len = row_scores(ap, h, w.q.data() + size_t(i) * hd, x + from, n);
+    float extra[2];
+    simd::attn_op(ap.op, ap.logn_bias, x + from, len, extra, attn_extras(ap, h, extra));
+    w.kb[size_t(i)] = len > n ? x[from + n] : 0.0f;
+    mask_outside(x, sh.ld, from, n);
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sh.M, hd, sh.N, 1.0f, w.s.data(), sh.ld,
+              kv.v + at, hd, 0.0f, w.o.data(), hd);
+  for (int i = 0; i < sh.M; ++i) {
+    const int h = sh.h0 + i / sh.m, r = t.r0 + i % sh.m;
+    float* out = rows[r].out + h * hd;
+    std::memcpy(out, w.o.data() + size_t(i) * hd, sizeof(float) * hd);
+    if (ap.kv_bias_v) simd::axpy(w.kb[size_t(i)], ap.kv_bias_v + kvh * hd, out, hd);
+  }
+}
+
+// Sums of the backward pass for one thread: dk, dv, dsink, dkb_k, dkb_v.
+struct GradSums {
+  float *dk, *dv, *dsink, *dkb_k, *dkb_v;
+};
+
+void attend_tile_backward(const AttentionGradRow* rows, const std::vector<int>& lo,
+                          const std::vector<int>& hi, const Tile& t, const AttentionParams& ap,
+                          const TileShape& sh, TileScratch& w, const GradSums& g) {
+  const int hd = ap.head_dim, kvh = sh.h0 / (ap.n_heads / ap.n_kv_heads);
+  const float scale = attn_scale(ap);
+  const KvView& kv = rows[t.r0].kv;
+  const int64_t at = (int64_t(kvh) * kv.capacity + t.lo) * hd;
+  const size_t rows_hd = size_t(sh.M) * hd, scores = size_t(sh.M) * sh.ld;
+  w.q.resize(rows_hd), w.dout.resize(rows_hd), w.o.resize(rows_hd);
+  w.s.resize(scores), w.p.resize(scores), w.dp.resize(scores);
+  w.kb.resize(size_t(sh.M)), w.dkb.resize(size_t(sh.M));
+  for (int h = sh.h0; h < sh.h1; ++h)
+    for (int r = 0; r < sh.m; ++r) {
+      const size_t i = size_t(h - sh.h0) * sh.m + r;
+      std::memcpy(w.q.data() + i * hd, rows[t.r0 + r].q + h * hd, sizeof(float) * hd);
+      std::memcpy(w.dout.data() + i * hd, rows[t.r0 + r].dout + h * hd, sizeof(float) * hd);
+    }
+  // S = scale Q K^T, P = op(S) row by row; dP = dO V^T.
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, sh.M, sh.N, hd, scale, w.q.data(), hd,
+              kv.k + at, hd, 0.0f, w.s.data(), sh.ld);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, sh.M, sh.N, hd, 1.0f, w.dout.data(), hd,
+              kv.v + at, hd, 0.0f, w.dp.data(), sh.ld);
+  for (int i = 0; i < sh.M; ++i) {
+    const int h = sh.h0 + i / sh.m, r = t.r0 + i % sh.m;
+    const int from = lo[size_t(r)] - t.lo, n = hi[size_t(r)] - lo[size_t(r)];
+    const size_t row = size_t(i) * sh.ld;
+    float *s = w.s.data() + row + from, *p = w.p.data() + row + from,
+          *dp = w.dp.data() + row + from;
+    const float* q = w.q.data() + size_t(i) * hd;
+    const float* go = w.dout.data() + size_t(i) * hd;
+    const int len = row_scores(ap, h, q, s, n);
+    std::copy(s, s + len, p);
+    float extra[2], dextra[2] = {0, 0};
+    const int n_extra = attn_extras(ap, h, extra);
+    simd::attn_op(ap.op, ap.logn_bias, p, len, extra, n_extra);
+    if (len > n) dp[n] = simd::dot(go, ap.kv_bias_v + kvh * hd, hd);
+    // dS (into s) from the op's derivative, as attention_backward.
+    attn_op_backward(ap.op, ap.logn_bias, s, p, dp, s, len, extra, n_extra, dextra);
+    if (g.dsink && ap.sink_logits) g.dsink[h] += dextra[0];
+    w.kb[size_t(i)] = len > n ? p[n] : 0.0f;
+    w.dkb[size_t(i)] = len > n ? s[n] : 0.0f;
+    mask_outside(w.s.data() + row, sh.ld, from, n);
+    mask_outside(w.p.data() + row, sh.ld, from, n);
+    if (len > n) {
+      if (g.dkb_v) simd::axpy(w.kb[size_t(i)], go, g.dkb_v + kvh * hd, hd);
+      if (g.dkb_k) simd::axpy(w.dkb[size_t(i)] * scale, q, g.dkb_k + kvh * hd, hd);
+    }
+  }
+  // dQ = scale dS K; dK += scale dS^T Q; dV += P^T dO.
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sh.M, hd, sh.N, scale, w.s.data(), sh.ld,
+              kv.k + at, hd, 0.0f, w.o.data(), hd);
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, sh.N, hd, sh.M, scale, w.s.data(), sh.ld,
+              w.q.data(), hd, 1.0f, g.dk + at, hd);
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, sh.N, hd, sh.M, 1.0f, w.p.data(), sh.ld,
+              w.dout.data(), hd, 1.0f, g.dv + at, hd);
+  for (int i = 0; i < sh.M; ++i) {
+    const int h = sh.h0 + i / sh.m, r = t.r0 + i % sh.m;
+    float* dq = rows[r].dq + h * hd;
+    std::memcpy(dq, w.o.data() + size_t(i) * hd, sizeof(float) * hd);
+    if (ap.kv_bias_k) simd::axpy(w.dkb[size_t(i)] * scale, ap.kv_bias_k + kvh * hd, dq, hd);
+  }
+}
+
+// The (head block, tile) work items of a tiled call: every KV head's query
+// heads in blocks of up to kHeadBlock, times the tiles.
+struct TileItems {
+  std::vector<std::pair<int, int>> heads;  // [h0, h1)
+  int64_t size(const std::vector<Tile>& tiles) const {
+    return int64_t(heads.size()) * int64_t(tiles.size());
+  }
+  explicit TileItems(const AttentionParams& ap) {
+    const int group = ap.n_heads / ap.n_kv_heads;
+    for (int kvh = 0; kvh < ap.n_kv_heads; ++kvh)
+      for (int b = 0; b < group; b += kHeadBlock)
+        heads.emplace_back(kvh * group + b, kvh * group + std::min(group, b + kHeadBlock));
+  }
 };
 
 class CpuBackend final : public Backend {
@@ -134,6 +347,23 @@ class CpuBackend final : public Backend {
       max_kept = std::max(max_kept, rows[r].kv.kept);
       work += rows[r].kv.kept;
     }
+    if (!probs && tiled_ranges(n, [&](int r, int& lo, int& hi) {
+          return one_range(rows[r].kv, rows[r].q_sink != rows[r].q_win, lo, hi);
+        })) {
+      const std::vector<Tile> tiles =
+          make_tiles(n, lo_, hi_, [&](int r) -> const KvView& { return rows[r].kv; });
+      const TileItems items(ap);
+      const int64_t n_items = items.size(tiles);
+      // Each item writes its own heads of its own rows.
+#pragma omp parallel for schedule(dynamic, 1) if (work * ap.head_dim * H >= kParallelWork)
+      for (int64_t it = 0; it < n_items; ++it) {
+        thread_local TileScratch w;
+        const Tile& t = tiles[size_t(it % int64_t(tiles.size()))];
+        const auto& [h0, h1] = items.heads[size_t(it / int64_t(tiles.size()))];
+        attend_tile(rows, lo_, hi_, t, ap, TileShape(t, h0, h1), w);
+      }
+      return;
+    }
     // Rows x heads: every item writes its own head of its own row.
 #pragma omp parallel for schedule(dynamic, 4) if (work * ap.head_dim * H >= kParallelWork)
     for (int64_t i = 0; i < int64_t(n) * H; ++i) {
@@ -199,6 +429,29 @@ class CpuBackend final : public Backend {
                          {dsink, size_t(ap.n_heads)},
                          {dkb_k, size_t(ap.n_kv_heads) * hd},
                          {dkb_v, size_t(ap.n_kv_heads) * hd}});
+    if (tiled_ranges(
+            n, [&](int r, int& lo, int& hi) { return one_range(rows[r].kv, false, lo, hi); })) {
+      const std::vector<Tile> tiles =
+          make_tiles(n, lo_, hi_, [&](int r) -> const KvView& { return rows[r].kv; });
+      const TileItems items(ap);
+      const int64_t n_items = items.size(tiles);
+#pragma omp parallel num_threads(threads)
+      {
+        const int t = omp_get_thread_num();
+        const GradSums g{sums.of(t, 0), sums.of(t, 1), sums.of(t, 2), sums.of(t, 3), sums.of(t, 4)};
+        thread_local TileScratch w;
+        // Round-robin items (a fixed assignment: the sums repeat bit for
+        // bit): causal tiles grow, so blocks would be unbalanced.
+#pragma omp for schedule(static, 1)
+        for (int64_t it = 0; it < n_items; ++it) {
+          const Tile& tile = tiles[size_t(it % int64_t(tiles.size()))];
+          const auto& [h0, h1] = items.heads[size_t(it / int64_t(tiles.size()))];
+          attend_tile_backward(rows, lo_, hi_, tile, ap, TileShape(tile, h0, h1), w, g);
+        }
+      }
+      sums.reduce();
+      return;
+    }
 #pragma omp parallel num_threads(threads)
     {
       const int t = omp_get_thread_num();
@@ -219,8 +472,20 @@ class CpuBackend final : public Backend {
   static constexpr int kGemmRows = 4;
   // The widened weight tile of a prefill matmul: 4 MiB, about L2 size.
   static constexpr int64_t kTileFloats = int64_t(1) << 20;
+  // Fills lo_, hi_ with each row's slot range (range(r, lo, hi) says
+  // whether row r has one) and says whether the tiled path takes the call.
+  template <class Range>
+  bool tiled_ranges(int n, Range range) {
+    if (n < kTiledRows) return false;
+    lo_.resize(size_t(n)), hi_.resize(size_t(n));
+    for (int r = 0; r < n; ++r)
+      if (!range(r, lo_[size_t(r)], hi_[size_t(r)])) return false;
+    return true;
+  }
+
   std::vector<QuantRow> xq_;
   std::vector<float> tile_, partial_;
+  std::vector<int> lo_, hi_;  // the tiled path's row ranges
 };
 
 }  // namespace
