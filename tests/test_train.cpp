@@ -189,6 +189,35 @@ TEST_P(TrainVariants, TrainingLogitsEqualTokenByTokenDecode) {
     ASSERT_NEAR(train[i], decode[i], 1e-5) << "position " << i / V;
 }
 
+// A micro-batch stacked into one forward and backward call (B*T rows per
+// GEMM) gives the loss and gradients of the same samples one at a time, up
+// to float rounding of the longer sums.
+TEST_P(TrainVariants, StackedBatchEqualsOneSampleAtATime) {
+  ModelConfig c = tiny();
+  GetParam().set(c);
+  auto be = make_cpu_backend();
+  const std::vector<std::vector<int>> batch = {sample(c, 1), sample(c, 2), sample(c, 3)};
+  const int first = std::max({1, lead_tokens(c), c.prefix_lm});
+  std::vector<float> grads[2];
+  double losses[2];
+  for (int stacked = 0; stacked < 2; ++stacked) {
+    OptimOptions o;
+    o.batch = stacked ? 3 : 1;
+    Trainer t(c, o, *be);
+    std::fill(t.grads().begin(), t.grads().end(), 0.0f);
+    losses[stacked] = t.loss(batch, first, true, 1.0);
+    grads[stacked] = t.grads();
+  }
+  EXPECT_NEAR(losses[1], losses[0], 1e-6 * losses[0]);
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < grads[0].size(); ++i) {
+    diff += std::pow(double(grads[1][i]) - grads[0][i], 2);
+    norm += std::pow(double(grads[0][i]), 2);
+  }
+  EXPECT_GT(norm, 0);
+  EXPECT_LE(std::sqrt(diff / norm), 1e-6);
+}
+
 INSTANTIATE_TEST_SUITE_P(Knobs, TrainVariants, ::testing::ValuesIn(variants()),
                          [](const auto& info) { return info.param.name; });
 

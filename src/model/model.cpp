@@ -23,7 +23,7 @@ Workspace::Workspace(const ModelConfig& c, int n)
       up(size_t(n) * c.hidden_dim),
       rows(n) {}
 
-Tape::Tape(const ModelConfig& c, int n) : T(n), layers(c.n_layers), rows(n) {
+Tape::Tape(const ModelConfig& c, int n) : rows(n), layers(c.n_layers), grad_rows(n) {
   const size_t d = size_t(n) * c.dim, q = size_t(n) * c.q_dim(), kv = size_t(n) * c.kv_dim(),
                h = size_t(n) * c.hidden_dim;
   for (Layer& L : layers) {
@@ -34,7 +34,7 @@ Tape::Tape(const ModelConfig& c, int n) : T(n), layers(c.n_layers), rows(n) {
   }
   for (auto* b : {&xf_in, &xf, &dx, &dy, &dt}) b->resize(d);
   for (auto* b : {&datt, &dq}) b->resize(q);
-  for (auto* b : {&dk, &dv, &dK, &dV}) b->resize(kv);
+  for (auto* b : {&dk, &dv}) b->resize(kv);
   for (auto* b : {&dg, &dh, &du}) b->resize(std::max(h, q));
 }
 
@@ -184,14 +184,19 @@ KvStep Model::masked_step(const KvRing& ring, bool local, int64_t t) const {
   return s;
 }
 
-void Model::plan_views(Workspace& ws, const KvCache& cache, int64_t t0, int T) const {
+void Model::plan_views(Workspace& ws, std::span<const Sequence> seqs) const {
   const ModelConfig& c = config();
-  check(cache.n_layers() == c.n_layers, "forward: a cache of ", cache.n_layers(),
-        " layers for a model of ", c.n_layers);
+  const KvCache& first = *seqs[0].cache;
+  for (const Sequence& s : seqs) {
+    check(s.cache->n_layers() == c.n_layers, "forward: a cache of ", s.cache->n_layers(),
+          " layers for a model of ", c.n_layers);
+    for (int l = 0; l < c.n_layers; ++l)
+      check(s.cache->kind(l) == first.kind(l), "forward: the sequences' caches differ in layout");
+  }
   size_t n = 0;
   ws.view_of.resize(c.n_layers);
   for (int l = 0; l < c.n_layers; ++l) {
-    const int kind = cache.kind(l);
+    const int kind = first.kind(l);
     const bool local = c.local_layer(l);
     const double theta = c.layer_rope_theta(l);
     size_t v = 0;
@@ -209,55 +214,73 @@ void Model::plan_views(Workspace& ws, const KvCache& cache, int64_t t0, int T) c
     view.steps.resize(ws.max_tokens);
     const bool rope = c.position == PositionKind::Rope;
     if (rope) view.win.resize(ws.max_tokens), view.sink.resize(ws.max_tokens);
-    for (int i = 0; i < T; ++i) {
-      KvStep& s = view.steps[i];
-      s = masked_step(cache.kinds()[kind], local, t0 + i);
-      if (!rope) continue;
-      rope_angles(s.window_pos, c.rot_dim(), theta, view.win[i]);
-      if (s.sink_pos != s.window_pos) rope_angles(s.sink_pos, c.rot_dim(), theta, view.sink[i]);
+    int row = 0;
+    for (const Sequence& seq : seqs) {
+      const int64_t t0 = seq.cache->n_seen();
+      for (int i = 0; i < seq.T; ++i, ++row) {
+        KvStep& s = view.steps[row];
+        s = masked_step(seq.cache->kinds()[kind], local, t0 + i);
+        if (!rope) continue;
+        rope_angles(s.window_pos, c.rot_dim(), theta, view.win[row]);
+        if (s.sink_pos != s.window_pos) rope_angles(s.sink_pos, c.rot_dim(), theta, view.sink[row]);
+      }
     }
   }
 }
 
-void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* tokens, int T,
-                    float* logits, bool all_logits) const {
+void Model::forward(Backend& be, Workspace& ws, std::span<const Sequence> seqs, float* logits,
+                    bool all_logits) const {
   const ModelConfig& c = config();
   const int d = c.dim, hd = c.head_dim, kvd = c.kv_dim(), qd = c.q_dim();
   const bool rope = c.position == PositionKind::Rope;
-  check(T > 0 && T <= ws.max_tokens, "forward: ", T, " tokens for a workspace of ", ws.max_tokens);
-  cache.reserve(T);
-  const int64_t t0 = cache.n_seen();
+  check(!seqs.empty(), "forward: no sequences");
+  check(seqs.size() == 1 || (!ws.hook && !ws.probe),
+        "forward: the attention hook and the activation probe take one sequence");
+  int T = 0;  // rows: the tokens of every sequence, stacked
+  for (const Sequence& s : seqs) {
+    check(s.T > 0, "forward: a sequence of ", s.T, " tokens");
+    T += s.T;
+  }
+  check(T <= ws.max_tokens, "forward: ", T, " tokens for a workspace of ", ws.max_tokens);
   Tape* tape = ws.tape;
-  check(!tape || (t0 == 0 && T == tape->T && all_logits && logits), "forward: a tape records ",
-        "one whole sample from position 0 with all logits");
-  // A prefix-LM prefix attends forwards, so it arrives whole and stays in slots 0..p-1.
-  const int prefix = int(std::clamp<int64_t>(c.prefix_lm - t0, 0, T));
-  check(prefix == 0 || (t0 == 0 && T >= c.prefix_lm && cache.capacity() >= c.prefix_lm),
+  check(!tape || (T <= tape->rows && all_logits && logits), "forward: a tape records ",
+        "whole samples from position 0 with all logits");
+  for (const Sequence& s : seqs) {
+    s.cache->reserve(s.T);
+    const int64_t t0 = s.cache->n_seen();
+    check(!tape || t0 == 0, "forward: a tape records whole samples from position 0");
+    // A prefix-LM prefix attends forwards, so it arrives whole and stays in slots 0..p-1.
+    check(
+        c.prefix_lm <= t0 || (t0 == 0 && s.T >= c.prefix_lm && s.cache->capacity() >= c.prefix_lm),
         "a prefix-LM model takes its first ", c.prefix_lm,
         " tokens in one call, into a cache of at least as many slots");
-  plan_views(ws, cache, t0, T);
-  for (int i = 0; i < T; ++i) {
-    check(tokens[i] >= 0 && tokens[i] < c.vocab_size, "token id ", tokens[i],
-          " is outside the vocabulary (", c.vocab_size, ")");
-    check(!positions_ || t0 + i < c.max_seq_len, "position ", t0 + i,
-          " is past the model's learned position table (", c.max_seq_len, ")");
+    for (int i = 0; i < s.T; ++i) {
+      check(s.tokens[i] >= 0 && s.tokens[i] < c.vocab_size, "token id ", s.tokens[i],
+            " is outside the vocabulary (", c.vocab_size, ")");
+      check(!positions_ || t0 + i < c.max_seq_len, "position ", t0 + i,
+            " is past the model's learned position table (", c.max_seq_len, ")");
+    }
   }
-  for (int i = 0; i < T; ++i) {
-    float* x = ws.x.data() + size_t(i) * d;
-    dequantize_row(*embed_, tokens[i], x);
-    if (c.embed_scale != 1)
-      for (int j = 0; j < d; ++j) x[j] *= c.embed_scale;
-    if (positions_) {
-      dequantize_row(*positions_, t0 + i, ws.xb.data());
-      for (int j = 0; j < d; ++j) x[j] += ws.xb[j];
+  plan_views(ws, seqs);
+  for (int row = 0; const Sequence& s : seqs) {
+    const int64_t t0 = s.cache->n_seen();
+    for (int i = 0; i < s.T; ++i, ++row) {
+      float* x = ws.x.data() + size_t(row) * d;
+      dequantize_row(*embed_, s.tokens[i], x);
+      if (c.embed_scale != 1)
+        for (int j = 0; j < d; ++j) x[j] *= c.embed_scale;
+      if (positions_) {
+        dequantize_row(*positions_, t0 + i, ws.xb.data());
+        for (int j = 0; j < d; ++j) x[j] += ws.xb[j];
+      }
     }
   }
   if (embed_norm_.g) {
     apply_norm(be, embed_norm_, ws.x.data(), ws.xb.data(), T);
     std::copy_n(ws.xb.begin(), size_t(T) * d, ws.x.begin());
   }
-  if (ws.hook && ws.probs.size() < size_t(c.n_heads) * cache.max_capacity())
-    ws.probs.resize(size_t(c.n_heads) * cache.max_capacity());
+  if (ws.hook && ws.probs.size() < size_t(c.n_heads) * seqs[0].cache->max_capacity())
+    ws.probs.resize(size_t(c.n_heads) * seqs[0].cache->max_capacity());
   const size_t Td = size_t(T) * d, Tq = size_t(T) * qd, Th = size_t(T) * c.hidden_dim;
   auto save = [](const std::vector<float>& from, size_t n, std::vector<float>& to) {
     std::copy_n(from.begin(), n, to.begin());
@@ -269,8 +292,6 @@ void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* token
     const AttentionParams ap = attention_params(L);
     const LayerView& view = ws.views[ws.view_of[l]];
     const std::vector<KvStep>& steps = view.steps;
-    const KvRing& ring = cache.ring_of(l);
-    const int cap = ring.capacity();
     // Attention input: norm(x) (pre-norm) or x itself (post-norm).
     if (tl && !c.post_norm) save(ws.x, Td, tl->n1_in);
     if (!c.post_norm) apply_norm(be, L.attn_norm, ws.x.data(), ws.xb.data(), T);
@@ -294,56 +315,65 @@ void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* token
         for (float* f = buf; f < buf + size_t(T) * n; ++f)
           *f = std::clamp(*f, -c.clip_qkv, c.clip_qkv);
     }
-    float* K = cache.k(l);
-    float* V = cache.v(l);
-    // Rotates token i's query and key and writes its key and value to its slot.
-    auto write = [&](int i) {
-      const KvStep& s = steps[i];
-      float* q = ws.q.data() + size_t(i) * qd;
-      float* k = ws.k.data() + size_t(i) * kvd;
-      if (rope) {
-        if (s.sink_pos != s.window_pos) {
-          std::memcpy(ws.q_sink.data() + size_t(i) * qd, q, sizeof(float) * qd);
-          be.rope(ws.q_sink.data() + size_t(i) * qd, c.n_heads, hd, c.rot_dim(), c.rope_layout,
-                  view.sink[i]);
+    // Attention, sequence by sequence: rows o..o+s.T over s's cache.
+    for (int o = 0; const Sequence& seq : seqs) {
+      KvCache& cache = *seq.cache;
+      const KvRing& ring = cache.ring_of(l);
+      const int cap = ring.capacity();
+      const int64_t t0 = cache.n_seen();
+      const int prefix = int(std::clamp<int64_t>(c.prefix_lm - t0, 0, seq.T));
+      float* K = cache.k(l);
+      float* V = cache.v(l);
+      // Rotates row r's query and key and writes its key and value to its slot.
+      auto write = [&](int r) {
+        const KvStep& s = steps[r];
+        float* q = ws.q.data() + size_t(r) * qd;
+        float* k = ws.k.data() + size_t(r) * kvd;
+        if (rope) {
+          if (s.sink_pos != s.window_pos) {
+            std::memcpy(ws.q_sink.data() + size_t(r) * qd, q, sizeof(float) * qd);
+            be.rope(ws.q_sink.data() + size_t(r) * qd, c.n_heads, hd, c.rot_dim(), c.rope_layout,
+                    view.sink[r]);
+          }
+          be.rope(q, c.n_heads, hd, c.rot_dim(), c.rope_layout, view.win[r]);
+          be.rope(k, c.n_kv_heads, hd, c.rot_dim(), c.rope_layout, view.win[r]);
         }
-        be.rope(q, c.n_heads, hd, c.rot_dim(), c.rope_layout, view.win[i]);
-        be.rope(k, c.n_kv_heads, hd, c.rot_dim(), c.rope_layout, view.win[i]);
+        const int slot = ring.slot(t0 + (r - o));
+        for (int h = 0; h < c.n_kv_heads; ++h) {
+          const size_t dst = (size_t(h) * cap + slot) * hd;
+          std::memcpy(K + dst, k + h * hd, sizeof(float) * hd);
+          std::memcpy(V + dst, ws.v.data() + size_t(r) * kvd + h * hd, sizeof(float) * hd);
+        }
+      };
+      auto row = [&](int r) {
+        const KvStep& s = steps[r];
+        const float* q = ws.q.data() + size_t(r) * qd;
+        const float* q_sink =
+            rope && s.sink_pos != s.window_pos ? ws.q_sink.data() + size_t(r) * qd : q;
+        return AttentionRow{q,
+                            q_sink,
+                            {K, V, cap, s.segments.data(), s.n_segments, s.kept},
+                            ws.att.data() + size_t(r) * qd};
+      };
+      for (int i = 0; i < prefix; ++i) write(o + i);
+      if (!ws.hook && t0 + seq.T <= cap) {
+        // Nothing is evicted within the chunk: write every key, then attend
+        // with all rows at once.
+        for (int i = prefix; i < seq.T; ++i) write(o + i);
+        for (int i = 0; i < seq.T; ++i) ws.rows[o + i] = row(o + i);
+        be.attention(ws.rows.data() + o, seq.T, ap, nullptr);
+      } else {
+        // Token by token: write its keys, then attend. A later token of the
+        // chunk may evict a slot an earlier one still needed.
+        for (int i = 0; i < seq.T; ++i) {
+          if (i >= prefix) write(o + i);
+          const AttentionRow r = row(o + i);
+          float* probs = ws.hook ? ws.probs.data() : nullptr;
+          be.attention(&r, 1, ap, probs);
+          if (probs) ws.hook(l, t0 + i, steps[o + i], probs);
+        }
       }
-      const int slot = ring.slot(t0 + i);
-      for (int h = 0; h < c.n_kv_heads; ++h) {
-        const size_t dst = (size_t(h) * cap + slot) * hd;
-        std::memcpy(K + dst, k + h * hd, sizeof(float) * hd);
-        std::memcpy(V + dst, ws.v.data() + size_t(i) * kvd + h * hd, sizeof(float) * hd);
-      }
-    };
-    auto row = [&](int i) {
-      const KvStep& s = steps[i];
-      const float* q = ws.q.data() + size_t(i) * qd;
-      const float* q_sink =
-          rope && s.sink_pos != s.window_pos ? ws.q_sink.data() + size_t(i) * qd : q;
-      return AttentionRow{q,
-                          q_sink,
-                          {K, V, cap, s.segments.data(), s.n_segments, s.kept},
-                          ws.att.data() + size_t(i) * qd};
-    };
-    for (int i = 0; i < prefix; ++i) write(i);
-    if (!ws.hook && t0 + T <= cap) {
-      // Nothing is evicted within the chunk: write every key, then attend
-      // with all rows at once.
-      for (int i = prefix; i < T; ++i) write(i);
-      for (int i = 0; i < T; ++i) ws.rows[i] = row(i);
-      be.attention(ws.rows.data(), T, ap, nullptr);
-    } else {
-      // Token by token: write its keys, then attend. A later token of the
-      // chunk may evict a slot an earlier one still needed.
-      for (int i = 0; i < T; ++i) {
-        if (i >= prefix) write(i);
-        const AttentionRow r = row(i);
-        float* probs = ws.hook ? ws.probs.data() : nullptr;
-        be.attention(&r, 1, ap, probs);
-        if (probs) ws.hook(l, t0 + i, steps[i], probs);
-      }
+      o += seq.T;
     }
     if (tl) {
       save(ws.q, Tq, tl->q);
@@ -394,30 +424,45 @@ void Model::forward(Backend& be, Workspace& ws, KvCache& cache, const int* token
       apply_norm(be, L.ffn_norm, ws.x.data(), ws.xb2.data(), T);
       std::copy_n(ws.xb2.begin(), Td, ws.x.begin());
     }
-    if (ws.probe) ws.probe(l, t0, T, {ws.x.data(), ws.q.data(), ws.k.data(), ws.v.data()});
+    if (ws.probe)
+      ws.probe(l, seqs[0].cache->n_seen(), T, {ws.x.data(), ws.q.data(), ws.k.data(), ws.v.data()});
   }
-  cache.advance(T);
+  for (const Sequence& s : seqs) s.cache->advance(s.T);
   if (!logits) return;
 
-  const int first = all_logits ? 0 : T - 1;
-  const int rows = T - first;
-  if (tape) save(ws.x, Td, tape->xf_in);
-  apply_norm(be, final_norm_, ws.x.data() + size_t(first) * d, ws.xb.data(), rows);
-  if (tape) save(ws.xb, Td, tape->xf);
+  // The final norm over the rows that get logits: all, or each sequence's last.
+  int rows = T;
+  if (all_logits) {
+    if (tape) save(ws.x, Td, tape->xf_in);
+    apply_norm(be, final_norm_, ws.x.data(), ws.xb.data(), T);
+    if (tape) save(ws.xb, Td, tape->xf);
+  } else {
+    rows = 0;
+    for (int last = -1; const Sequence& s : seqs) {
+      last += s.T;
+      apply_norm(be, final_norm_, ws.x.data() + size_t(last) * d, ws.xb.data() + size_t(rows++) * d,
+                 1);
+    }
+  }
   be.matmul(*lm_head_, ws.xb.data(), logits, rows);
   if (const float cap = c.final_softcap; cap > 0)
     for (float* z = logits; z < logits + size_t(rows) * c.vocab_size; ++z)
       *z = cap * std::tanh(*z / cap);
 }
 
-void Model::backward(Backend& be, Workspace& ws, const KvCache& cache, const int* tokens, int T,
+void Model::backward(Backend& be, Workspace& ws, std::span<const Sequence> seqs,
                      const float* dlogits, const GradBuffer& g) const {
   const ModelConfig& c = config();
   Tape* tape = ws.tape;
-  check(tape && T == tape->T && cache.n_seen() == T, "backward: no tape of this forward call");
-  for (int l = 0; l < cache.n_layers(); ++l)
-    check(!cache.ring_of(l).evict && cache.capacity(l) >= T, "backward: layer ", l,
-          "'s cache does not hold the whole sample");
+  int T = 0;
+  for (const Sequence& s : seqs) {
+    check(s.cache->n_seen() == s.T, "backward: no tape of this forward call");
+    for (int l = 0; l < c.n_layers; ++l)
+      check(!s.cache->ring_of(l).evict && s.cache->capacity(l) >= s.T, "backward: layer ", l,
+            "'s cache does not hold the whole sample");
+    T += s.T;
+  }
+  check(tape && T <= tape->rows, "backward: no tape of this forward call");
   check(!c.parallel_residual && c.clip_qkv == 0 && !embed_norm_.g && !c.qk_norm &&
             !c.sandwich_norm && c.attn_softcap == 0 && c.final_softcap == 0,
         "backward: parallel residuals, clip_qkv, embedding norms, QK-norm, sandwich norms and ",
@@ -453,7 +498,6 @@ void Model::backward(Backend& be, Workspace& ws, const KvCache& cache, const int
     const Tape::Layer& tl = tp.layers[l];
     const AttentionParams ap = attention_params(L);
     const LayerView& view = ws.views[ws.view_of[l]];
-    const int cap = cache.capacity(l);
     // FFN block: from the gradient of its output, adds the gradient of its input to dfin.
     auto ffn_bwd = [&](const float* dout, float* dfin) {
       const int64_t n = int64_t(T) * c.hidden_dim;
@@ -482,32 +526,40 @@ void Model::backward(Backend& be, Workspace& ws, const KvCache& cache, const int
         }
         linear_bwd(L.g, tl.a_in.data(), dgate, dain, true);
       }
-      std::fill(tp.dK.begin(), tp.dK.end(), 0.0f);
-      std::fill(tp.dV.begin(), tp.dV.end(), 0.0f);
       float* dsink = L.sinks ? g.of(L.sinks) : nullptr;
       float* dkb_k = L.kv_bias_k ? g.of(L.kv_bias_k) : nullptr;
       float* dkb_v = L.kv_bias_v ? g.of(L.kv_bias_v) : nullptr;
-      for (int i = 0; i < T; ++i) {
-        const KvStep& s = view.steps[i];
-        tp.rows[i] = {tl.q.data() + size_t(i) * qd,
-                      {cache.k(l), cache.v(l), cap, s.segments.data(), s.n_segments, s.kept},
-                      datt + size_t(i) * qd,
-                      tp.dq.data() + size_t(i) * qd};
-      }
-      be.attention_backward(tp.rows.data(), T, ap, tp.dK.data(), tp.dV.data(), dsink, dkb_k, dkb_v);
-      // Cache layout [kv head][slot][hd] back to tokens; rotations undone.
-      for (int i = 0; i < T; ++i) {
-        for (int h = 0; h < c.n_kv_heads; ++h) {
-          const size_t at = (size_t(h) * cap + i) * hd;
-          std::copy_n(tp.dK.begin() + at, hd, tp.dk.begin() + size_t(i) * kvd + h * hd);
-          std::copy_n(tp.dV.begin() + at, hd, tp.dv.begin() + size_t(i) * kvd + h * hd);
+      // Sample by sample: its rows o..o+s.T over its cache.
+      for (int o = 0; const Sequence& seq : seqs) {
+        const KvCache& cache = *seq.cache;
+        const int cap = cache.capacity(l);
+        tp.dK.assign(size_t(cap) * kvd, 0.0f);
+        tp.dV.assign(size_t(cap) * kvd, 0.0f);
+        for (int r = o; r < o + seq.T; ++r) {
+          const KvStep& s = view.steps[r];
+          tp.grad_rows[r] = {tl.q.data() + size_t(r) * qd,
+                             {cache.k(l), cache.v(l), cap, s.segments.data(), s.n_segments, s.kept},
+                             datt + size_t(r) * qd,
+                             tp.dq.data() + size_t(r) * qd};
         }
-        if (rope) {
-          be.rope(tp.dq.data() + size_t(i) * qd, c.n_heads, hd, c.rot_dim(), c.rope_layout,
-                  view.win[i], true);
-          be.rope(tp.dk.data() + size_t(i) * kvd, c.n_kv_heads, hd, c.rot_dim(), c.rope_layout,
-                  view.win[i], true);
+        be.attention_backward(tp.grad_rows.data() + o, seq.T, ap, tp.dK.data(), tp.dV.data(), dsink,
+                              dkb_k, dkb_v);
+        // Cache layout [kv head][slot][hd] back to tokens; rotations undone.
+        for (int i = 0; i < seq.T; ++i) {
+          const int r = o + i;
+          for (int h = 0; h < c.n_kv_heads; ++h) {
+            const size_t at = (size_t(h) * cap + i) * hd;
+            std::copy_n(tp.dK.begin() + at, hd, tp.dk.begin() + size_t(r) * kvd + h * hd);
+            std::copy_n(tp.dV.begin() + at, hd, tp.dv.begin() + size_t(r) * kvd + h * hd);
+          }
+          if (rope) {
+            be.rope(tp.dq.data() + size_t(r) * qd, c.n_heads, hd, c.rot_dim(), c.rope_layout,
+                    view.win[r], true);
+            be.rope(tp.dk.data() + size_t(r) * kvd, c.n_kv_heads, hd, c.rot_dim(), c.rope_layout,
+                    view.win[r], true);
+          }
         }
+        o += seq.T;
       }
       linear_bwd(L.q, tl.a_in.data(), tp.dq.data(), dain, true);
       linear_bwd(L.k, tl.a_in.data(), tp.dk.data(), dain, true);
@@ -536,11 +588,12 @@ void Model::backward(Backend& be, Workspace& ws, const KvCache& cache, const int
   }
   float* demb = g.of(embed_->data);
   float* dpos = positions_ ? g.of(positions_->data) : nullptr;
-  for (int i = 0; i < T; ++i)
-    for (int j = 0; j < d; ++j) {
-      demb[size_t(tokens[i]) * d + j] += c.embed_scale * dx[size_t(i) * d + j];
-      if (dpos) dpos[size_t(i) * d + j] += dx[size_t(i) * d + j];
-    }
+  for (int r = 0; const Sequence& s : seqs)
+    for (int i = 0; i < s.T; ++i, ++r)
+      for (int j = 0; j < d; ++j) {
+        demb[size_t(s.tokens[i]) * d + j] += c.embed_scale * dx[size_t(r) * d + j];
+        if (dpos) dpos[size_t(i) * d + j] += dx[size_t(r) * d + j];
+      }
 }
 
 }  // namespace ss

@@ -10,6 +10,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -36,22 +37,23 @@ struct LayerActivations {
 // at text positions t0..t0+T-1. Off (empty) in normal runs.
 using ActivationHook = std::function<void(int layer, int64_t t0, int T, const LayerActivations&)>;
 
-// What the backward pass needs from one forward call over a whole sample
-// (positions 0..T-1 into an empty dense cache, which keeps the keys and
-// values), plus its gradient scratch. Per layer: the inputs of the two norms
-// and of the two blocks, the rotated queries, the attention output before
-// and after the gate, and the FFN's pre-activations and activations.
+// What the backward pass needs from one forward call over whole samples
+// (each from position 0 into an empty dense cache of its own, which keeps
+// its keys and values), plus its gradient scratch, for up to `rows` tokens
+// in all. Per layer: the inputs of the two norms and of the two blocks, the
+// rotated queries, the attention output before and after the gate, and the
+// FFN's pre-activations and activations.
 struct Tape {
-  Tape(const ModelConfig& c, int T);
-  int T;
+  Tape(const ModelConfig& c, int rows);
+  int rows;
   struct Layer {
     std::vector<float> n1_in, a_in, q, att, g, o_in, n2_in, f_in, gate, up, h;
   };
   std::vector<Layer> layers;
   std::vector<float> xf_in, xf;  // the final norm's input and output
-  // Gradient scratch.
+  // Gradient scratch; dK and dV in one sample's cache layout.
   std::vector<float> dx, dy, dt, datt, dq, dk, dv, dK, dV, dg, dh, du;
-  std::vector<AttentionGradRow> rows;
+  std::vector<AttentionGradRow> grad_rows;
 };
 
 // Where each parameter's gradient lives: every trainable tensor is f32 in
@@ -63,9 +65,18 @@ struct GradBuffer {
   float* of(const void* param) const;  // one-line ss::Error if outside params
 };
 
-// What the T tokens of one forward call see in the layers that share a ring
+// One sequence of a forward call: T tokens at text positions
+// cache->n_seen()... of its own cache. A call stacks the tokens of all its
+// sequences into one [rows][dim] batch, so every weight is one GEMM.
+struct Sequence {
+  KvCache* cache;
+  const int* tokens;
+  int T;
+};
+
+// What the rows of one forward call see in the layers that share a ring
 // of the cache, a mask (local or global) and a RoPE base: each token's slots
-// and the angles of its one or two query rotations.
+// and the angles of its one or two query rotations, row by row.
 struct LayerView {
   int kind = 0;  // KvCache::kind
   bool local = false;
@@ -74,7 +85,8 @@ struct LayerView {
   std::vector<RopeAngles> win, sink;
 };
 
-// Activation buffers for up to max_tokens tokens per forward call.
+// Activation buffers for up to max_tokens rows (tokens of all sequences)
+// per forward call.
 struct Workspace {
   Workspace(const ModelConfig& c, int max_tokens);
   int max_tokens;
@@ -96,18 +108,26 @@ class Model {
   const Checkpoint& checkpoint() const { return ckpt_; }
   int64_t n_params() const;
 
-  // Runs tokens[0..T) at text positions cache.n_seen()... through the model,
-  // writing their keys and values into the cache, and advances it. Writes the
-  // logits of every token ([T][vocab]) when all_logits, else of the last;
-  // none when logits is null.
-  void forward(Backend& be, Workspace& ws, KvCache& cache, const int* tokens, int T, float* logits,
+  // Runs each sequence's tokens through the model, writing their keys and
+  // values into its cache, and advances it. Writes logits ([rows][vocab],
+  // sequences in order) for every token when all_logits, else for each
+  // sequence's last token; none when logits is null. The attention hook and
+  // the activation probe take one sequence.
+  void forward(Backend& be, Workspace& ws, std::span<const Sequence> seqs, float* logits,
                bool all_logits) const;
+  // One sequence: tokens[0..T) at text positions cache.n_seen()...
+  void forward(Backend& be, Workspace& ws, KvCache& cache, const int* tokens, int T, float* logits,
+               bool all_logits) const {
+    const Sequence s{&cache, tokens, T};
+    forward(be, ws, {&s, 1}, logits, all_logits);
+  }
 
   // Accumulates into g the parameter gradients of the forward call just made
-  // with ws.tape set (all logits of T tokens from position 0 into an empty
-  // dense cache), given dlogits [T][vocab]. The tape holds the scratch.
-  void backward(Backend& be, Workspace& ws, const KvCache& cache, const int* tokens, int T,
-                const float* dlogits, const GradBuffer& g) const;
+  // over seqs with ws.tape set (whole samples from position 0, each into an
+  // empty dense cache, all logits), given dlogits [rows][vocab]. The tape
+  // holds the scratch.
+  void backward(Backend& be, Workspace& ws, std::span<const Sequence> seqs, const float* dlogits,
+                const GradBuffer& g) const;
 
  private:
   // A norm's gain and optional bias, widened to f32.
@@ -137,8 +157,8 @@ class Model {
   // The slots token t attends: its layers' ring's, narrowed by the model's
   // mask (a prefix-LM prefix, or a local layer's window).
   KvStep masked_step(const KvRing& ring, bool local, int64_t t) const;
-  // Fills ws.views and ws.view_of for tokens t0..t0+T-1.
-  void plan_views(Workspace& ws, const KvCache& cache, int64_t t0, int T) const;
+  // Fills ws.views and ws.view_of for the rows of seqs.
+  void plan_views(Workspace& ws, std::span<const Sequence> seqs) const;
 
   Checkpoint ckpt_;
   std::vector<Layer> layers_;

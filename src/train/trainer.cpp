@@ -97,12 +97,14 @@ void Trainer::build(const ModelConfig& c) {
   ck.format = "training";
   ck.tensors.tensors = param_tensors();
   model_ = std::make_shared<const Model>(std::move(ck));
-  const int T = c.max_seq_len;
-  ws_ = std::make_unique<Workspace>(c, T);
-  tape_ = std::make_unique<Tape>(c, T);
+  const int T = c.max_seq_len, rows = o_.batch * T;
+  ws_ = std::make_unique<Workspace>(c, rows);
+  tape_ = std::make_unique<Tape>(c, rows);
   ws_->tape = tape_.get();
-  cache_ = std::make_unique<KvCache>(c.n_layers, c.n_kv_heads, c.head_dim, 0, T, false);
-  logits_.resize(size_t(T) * c.vocab_size);
+  caches_.clear();
+  for (int b = 0; b < o_.batch; ++b)
+    caches_.emplace_back(c.n_layers, c.n_kv_heads, c.head_dim, 0, T, false);
+  logits_.resize(size_t(rows) * c.vocab_size);
 }
 
 std::vector<std::pair<std::string, Tensor>> Trainer::param_tensors() const {
@@ -118,34 +120,43 @@ int Trainer::first_target(int lead) const { return std::max({1, lead, config().p
 double Trainer::loss(const std::vector<std::vector<int>>& samples, int first, bool grads,
                      double scale) {
   const ModelConfig& c = config();
-  const int V = c.vocab_size;
+  const int V = c.vocab_size, T = c.max_seq_len;
   const GradBuffer gb{params_.data(), grads_.data(), params_.size()};
   double total = 0;
   int64_t count = 0;
-  for (const std::vector<int>& s : samples) {
-    const int T = int(s.size());
-    check(T == c.max_seq_len, "train: a sample of ", T, " tokens for a context of ", c.max_seq_len);
-    cache_->clear();
-    model_->forward(be_, *ws_, *cache_, s.data(), T, logits_.data(), true);
-    nll_.assign(T, 0.0);
-#pragma omp parallel for schedule(static) if (int64_t(T) * V >= (1 << 16))
-    for (int i = 0; i < T - 1; ++i) {
-      float* row = logits_.data() + size_t(i) * V;
-      if (i + 1 < first) {
+  // Micro-batches of up to o_.batch samples, stacked into one forward and
+  // one backward call: B*T rows per GEMM.
+  for (size_t b0 = 0; b0 < samples.size(); b0 += caches_.size()) {
+    const int B = int(std::min(caches_.size(), samples.size() - b0));
+    std::vector<Sequence> seqs;
+    for (int b = 0; b < B; ++b) {
+      const std::vector<int>& s = samples[b0 + b];
+      check(int(s.size()) == T, "train: a sample of ", s.size(), " tokens for a context of ", T);
+      caches_[b].clear();
+      seqs.push_back({&caches_[b], s.data(), T});
+    }
+    model_->forward(be_, *ws_, seqs, logits_.data(), true);
+    const int rows = B * T;
+    nll_.assign(rows, 0.0);
+#pragma omp parallel for schedule(static) if (int64_t(rows) * V >= (1 << 16))
+    for (int r = 0; r < rows; ++r) {
+      const int i = r % T;
+      const std::vector<int>& s = samples[b0 + r / T];
+      float* row = logits_.data() + size_t(r) * V;
+      if (i + 1 < first || i == T - 1) {  // no target: no gradient
         std::fill_n(row, V, 0.0f);
         continue;
       }
       const double lse = log_sum_exp(row, V);
-      nll_[i] = lse - row[s[i + 1]];
+      nll_[r] = lse - row[s[i + 1]];
       if (grads) {  // d(-log softmax[target]) = softmax - onehot
         for (int j = 0; j < V; ++j) row[j] = float(std::exp(double(row[j]) - lse) * scale);
         row[s[i + 1]] -= float(scale);
       }
     }
-    for (int i = first - 1; i < T - 1; ++i) total += nll_[i];  // in order: deterministic
-    count += std::max(0, T - first);
-    std::fill_n(logits_.data() + size_t(T - 1) * V, V, 0.0f);
-    if (grads) model_->backward(be_, *ws_, *cache_, s.data(), T, logits_.data(), gb);
+    for (double x : nll_) total += x;  // in order: deterministic
+    count += int64_t(B) * std::max(0, T - first);
+    if (grads) model_->backward(be_, *ws_, seqs, logits_.data(), gb);
   }
   return count ? total / double(count) : 0.0;
 }

@@ -86,9 +86,9 @@ class Trainer {
   int64_t step_ = 0;
   std::unique_ptr<Workspace> ws_;
   std::unique_ptr<Tape> tape_;
-  std::unique_ptr<KvCache> cache_;
+  std::vector<KvCache> caches_;  // one per sample of a micro-batch
   std::vector<float> logits_;
-  std::vector<double> nll_;  // per target row of one sample
+  std::vector<double> nll_;  // per row of a micro-batch
 };
 
 // A one-line check that a config is one the trainer can build (the
