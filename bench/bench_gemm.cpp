@@ -1,0 +1,88 @@
+// sinkstream_bench_gemm: GFLOP/s of ss::sgemm (ops/gemm.h) against the linked
+// cblas_sgemm, same process and environment, on the training step's shapes
+// (sinkstream_bench --only train: 2048 rows = batch 8 x ctx 256; dims 256,
+// SwiGLU 688, vocab 259), a few prefill row counts, and 1024^3; at 1 and 2
+// threads. Prints each and the ratio ours / cblas.
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench_util.h"
+#include "core/dtype.h"
+#include "ops/gemm.h"
+
+namespace {
+
+struct Case {
+  std::string what;
+  bool ta, tb;
+  int M, N, K;
+  float beta;
+};
+
+// Best seconds per call of f over repetitions filling about 0.25 s.
+template <class F>
+double best_s(F f) {
+  f();
+  double best = 1e30, spent = 0;
+  for (int r = 0; r < 200 && (spent < 0.25 || r < 5); ++r) {
+    const double t0 = ssbench::now_s();
+    f();
+    const double t = ssbench::now_s() - t0;
+    best = std::min(best, t);
+    spent += t;
+  }
+  return best;
+}
+
+}  // namespace
+
+int main() {
+  constexpr int T = 2048;
+  std::vector<Case> cases;
+  const int dims[][2] = {{256, 256}, {256, 688}, {688, 256}, {256, 259}};  // {in, out}
+  for (const auto& io : dims) {
+    const int in = io[0], out = io[1];
+    const std::string s = std::to_string(in) + "->" + std::to_string(out);
+    cases.push_back({"fwd   " + s, false, true, T, out, in, 0});
+    cases.push_back({"dx    " + s, false, false, T, in, out, 1});
+    cases.push_back({"dW    " + s, true, false, out, in, T, 1});
+  }
+  for (int t : {4, 16, 64, 256, 512})
+    cases.push_back({"pre" + std::to_string(t) + " 256->688", false, true, t, 688, 256, 0});
+  cases.push_back({"1024^3 NN", false, false, 1024, 1024, 1024, 0});
+
+  std::printf("simd target %s, OpenBLAS core %s\n", ss::simd_target(), openblas_get_corename());
+  std::printf("%-18s %3s %7s %7s %7s  %s\n", "shape (M x N x K)", "thr", "ours", "cblas", "ratio",
+              "GFLOP/s");
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
+    for (const Case& c : cases) {
+      const int lda = c.ta ? c.M : c.K, ldb = c.tb ? c.K : c.N;
+      std::vector<float> A(size_t(c.M) * c.K), B(size_t(c.K) * c.N), C(size_t(c.M) * c.N);
+      for (float& x : A) x = u(rng);
+      for (float& x : B) x = u(rng);
+      const double flop = 2.0 * c.M * c.N * c.K;
+      const double ours = best_s([&] {
+        ss::sgemm(c.ta, c.tb, c.M, c.N, c.K, 1.0f, A.data(), lda, B.data(), ldb, c.beta, C.data(),
+                  c.N);
+      });
+      const double theirs = best_s([&] {
+        cblas_sgemm(CblasRowMajor, c.ta ? CblasTrans : CblasNoTrans,
+                    c.tb ? CblasTrans : CblasNoTrans, c.M, c.N, c.K, 1.0f, A.data(), lda, B.data(),
+                    ldb, c.beta, C.data(), c.N);
+      });
+      std::printf("%-12s %4dx%4dx%4d %d %7.1f %7.1f %6.2fx\n", c.what.c_str(), c.M, c.N, c.K,
+                  threads, flop / ours * 1e-9, flop / theirs * 1e-9, theirs / ours);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,283 @@
+// ss::sgemm (ops/gemm.h): Goto/BLIS blocking over packed panels. For each
+// block of kKc rows of op(B) and kNc columns, op(B) is packed into panels of
+// NR = 3 vectors of columns (k-major, zero-padded); for each block of kMc rows
+// of op(A), op(A) into panels of MR rows (k-major, zero-padded). The
+// micro-kernel keeps an MR x NR tile of C in registers (MR = 8 on targets with
+// 32 vector registers, 4 on those with 16), broadcasting one element of A per
+// row and multiplying it into the 3 vectors of B with FMA. Edge tiles compute
+// in full on the padding and write only their part of C.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/gemm.cpp"
+// clang-format off
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+// clang-format on
+
+#include "ops/gemm.h"
+
+#include <hwy/aligned_allocator.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+
+#include "core/error.h"
+
+#ifndef SS_GEMM_SHARED
+#define SS_GEMM_SHARED
+namespace ss::gemm {
+constexpr int kKc = 256;   // rows of op(B) per packed block (B's micro-panel in L1)
+constexpr int kMc = 256;   // rows of op(A) per packed block (in L2)
+constexpr int kNc = 3072;  // columns of op(B) per packed block
+
+// The calling thread's packing buffer `which` (0: A, 1: B), at least n floats,
+// aligned to the widest vector; it only grows.
+inline float* scratch(int which, size_t n) {
+  thread_local hwy::AlignedFreeUniquePtr<float[]> buf[2];
+  thread_local size_t cap[2] = {0, 0};
+  if (cap[which] < n) {
+    buf[which] = hwy::AllocateAligned<float>(n);
+    check(buf[which] != nullptr, "sgemm: out of memory for ", n, " floats of packing");
+    cap[which] = n;
+  }
+  return buf[which].get();
+}
+
+struct Shape {
+  int mr, nr;
+};
+}  // namespace ss::gemm
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace ss::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Rows per micro-tile: 8 x 3 accumulators fill 24 of 32 registers; with 16
+// registers, 4 x 3.
+#undef SS_GEMM_ROWS
+#if HWY_MAX_BYTES >= 64 || HWY_ARCH_ARM_A64
+constexpr int kMr = 8;
+#define SS_GEMM_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#else
+constexpr int kMr = 4;
+#define SS_GEMM_ROWS(X) X(0) X(1) X(2) X(3)
+#endif
+
+using D = hn::ScalableTag<float>;
+
+gemm::Shape TileShape() { return {kMr, 3 * int(hn::Lanes(D()))}; }
+
+// out[i][j] = alpha * acc + beta * out (beta 0: out is not read), one vector.
+template <class V>
+HWY_INLINE void Put(D d, V acc, float* out, V va, V vb, int mode) {
+  if (mode == 0)
+    hn::StoreU(hn::Mul(acc, va), d, out);
+  else if (mode == 1)
+    hn::StoreU(hn::MulAdd(acc, va, hn::LoadU(d, out)), d, out);
+  else
+    hn::StoreU(hn::MulAdd(acc, va, hn::Mul(hn::LoadU(d, out), vb)), d, out);
+}
+
+// One MR x NR tile over kc steps of the packed panels ap (kc x MR) and bp
+// (kc x NR). mode: 0 overwrite (beta 0), 1 accumulate (beta 1), 2 scale by
+// beta. mr x nr is the part of the tile inside C.
+HWY_NOINLINE void MicroKernel(int kc, const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bp,
+                              float* c, int ldc, float alpha, float beta, int mode, int mr,
+                              int nr) {
+  const D d;
+  const size_t L = hn::Lanes(d);
+#define SS_GEMM_DECL(r) auto c##r##0 = hn::Zero(d), c##r##1 = c##r##0, c##r##2 = c##r##0;
+  SS_GEMM_ROWS(SS_GEMM_DECL)
+#undef SS_GEMM_DECL
+  for (int k = 0; k < kc; ++k) {
+    const auto b0 = hn::Load(d, bp), b1 = hn::Load(d, bp + L), b2 = hn::Load(d, bp + 2 * L);
+#define SS_GEMM_FMA(r)                    \
+  {                                       \
+    const auto a = hn::Set(d, ap[r]);     \
+    c##r##0 = hn::MulAdd(a, b0, c##r##0); \
+    c##r##1 = hn::MulAdd(a, b1, c##r##1); \
+    c##r##2 = hn::MulAdd(a, b2, c##r##2); \
+  }
+    SS_GEMM_ROWS(SS_GEMM_FMA)
+#undef SS_GEMM_FMA
+    ap += kMr;
+    bp += 3 * L;
+  }
+  const int NR = int(3 * L);
+  const auto va = hn::Set(d, alpha), vb = hn::Set(d, beta);
+  if (mr == kMr && nr == NR) {
+#define SS_GEMM_PUT(r)                            \
+  Put(d, c##r##0, c + r * ldc, va, vb, mode);     \
+  Put(d, c##r##1, c + r * ldc + L, va, vb, mode); \
+  Put(d, c##r##2, c + r * ldc + 2 * L, va, vb, mode);
+    SS_GEMM_ROWS(SS_GEMM_PUT)
+#undef SS_GEMM_PUT
+    return;
+  }
+  // An edge tile: the whole tile to a buffer, then its part of C.
+  HWY_ALIGN float tile[kMr * 3 * (HWY_MAX_BYTES / sizeof(float))];
+  const auto one = hn::Set(d, 1.0f);
+#define SS_GEMM_PUT(r)                             \
+  Put(d, c##r##0, tile + r * NR, one, one, 0);     \
+  Put(d, c##r##1, tile + r * NR + L, one, one, 0); \
+  Put(d, c##r##2, tile + r * NR + 2 * L, one, one, 0);
+  SS_GEMM_ROWS(SS_GEMM_PUT)
+#undef SS_GEMM_PUT
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j) {
+      float& o = c[ptrdiff_t(i) * ldc + j];
+      const float t = tile[i * NR + j];
+      o = mode == 0 ? alpha * t : mode == 1 ? alpha * t + o : alpha * t + beta * o;
+    }
+}
+
+// Packs rows [i0, i0 + mc) x columns [p0, p0 + kc) of op(A) into panels of
+// kMr rows, k-major, rows past M zero.
+void PackA(bool trans, const float* A, int lda, int M, int i0, int mc, int p0, int kc,
+           float* HWY_RESTRICT out) {
+  for (int q = 0; q < mc; q += kMr, out += ptrdiff_t(kMr) * kc) {
+    const int rows = std::min(kMr, M - (i0 + q));
+    if (trans) {  // op(A)(i, k) = A[k][i]: kMr contiguous floats per k
+      for (int k = 0; k < kc; ++k) {
+        const float* src = A + ptrdiff_t(p0 + k) * lda + i0 + q;
+        float* dst = out + k * kMr;
+        for (int r = 0; r < rows; ++r) dst[r] = src[r];
+        for (int r = rows; r < kMr; ++r) dst[r] = 0;
+      }
+    } else {
+      for (int r = 0; r < kMr; ++r) {
+        if (r >= rows) {
+          for (int k = 0; k < kc; ++k) out[k * kMr + r] = 0;
+          continue;
+        }
+        const float* src = A + ptrdiff_t(i0 + q + r) * lda + p0;
+        for (int k = 0; k < kc; ++k) out[k * kMr + r] = src[k];
+      }
+    }
+  }
+}
+
+// Packs rows [p0, p0 + kc) x columns [j0, j0 + nc) of op(B) into panels of
+// NR columns, k-major, columns past N zero.
+void PackB(bool trans, const float* B, int ldb, int N, int j0, int nc, int p0, int kc, int NR,
+           float* HWY_RESTRICT out) {
+  for (int q = 0; q < nc; q += NR, out += ptrdiff_t(NR) * kc) {
+    const int cols = std::min(NR, N - (j0 + q));
+    if (trans) {  // op(B)(k, j) = B[j][k]
+      for (int c = 0; c < NR; ++c) {
+        if (c >= cols) {
+          for (int k = 0; k < kc; ++k) out[k * NR + c] = 0;
+          continue;
+        }
+        const float* src = B + ptrdiff_t(j0 + q + c) * ldb + p0;
+        for (int k = 0; k < kc; ++k) out[k * NR + c] = src[k];
+      }
+    } else {
+      for (int k = 0; k < kc; ++k) {
+        const float* src = B + ptrdiff_t(p0 + k) * ldb + j0 + q;
+        float* dst = out + k * NR;
+        std::memcpy(dst, src, sizeof(float) * size_t(cols));
+        std::fill(dst + cols, dst + NR, 0.0f);
+      }
+    }
+  }
+}
+
+// The whole product on the calling thread (alpha != 0, K > 0).
+void GemmSerial(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
+                const float* B, int ldb, float beta, float* C, int ldc) {
+  const int NR = TileShape().nr;
+  const int nc_max = std::min(gemm::kNc / NR * NR, (N + NR - 1) / NR * NR);
+  const int mc_max = std::min(gemm::kMc, (M + kMr - 1) / kMr * kMr);
+  const int kc_max = std::min(gemm::kKc, K);
+  float* bp = gemm::scratch(1, size_t(nc_max) * kc_max);
+  float* ap = gemm::scratch(0, size_t(mc_max) * kc_max);
+  for (int j0 = 0; j0 < N; j0 += nc_max) {
+    const int nc = std::min(nc_max, N - j0);
+    const int nc_pad = (nc + NR - 1) / NR * NR;
+    for (int p0 = 0; p0 < K; p0 += kc_max) {
+      const int kc = std::min(kc_max, K - p0);
+      const int mode = p0 > 0 ? 1 : beta == 0 ? 0 : beta == 1 ? 1 : 2;
+      const float b_eff = p0 > 0 ? 1.0f : beta;
+      PackB(tb, B, ldb, N, j0, nc_pad, p0, kc, NR, bp);
+      for (int i0 = 0; i0 < M; i0 += mc_max) {
+        const int mc = std::min(mc_max, M - i0);
+        const int mc_pad = (mc + kMr - 1) / kMr * kMr;
+        PackA(ta, A, lda, M, i0, mc_pad, p0, kc, ap);
+        for (int jr = 0; jr < nc; jr += NR) {
+          const float* bpanel = bp + ptrdiff_t(jr) * kc;
+          for (int ir = 0; ir < mc; ir += kMr)
+            MicroKernel(kc, ap + ptrdiff_t(ir) * kc, bpanel, C + ptrdiff_t(i0 + ir) * ldc + j0 + jr,
+                        ldc, alpha, b_eff, mode, std::min(kMr, mc - ir), std::min(NR, nc - jr));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace ss::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace ss {
+HWY_EXPORT(TileShape);
+HWY_EXPORT(GemmSerial);
+
+namespace {
+// Below this many multiply-adds a second thread costs more than it saves.
+constexpr double kParallelMacs = 1 << 21;
+}  // namespace
+
+void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
+           const float* B, int ldb, float beta, float* C, int ldc) {
+  check(M >= 0 && N >= 0 && K >= 0, "sgemm: negative size ", M, " x ", N, " x ", K);
+  check(lda >= std::max(1, trans_a ? M : K), "sgemm: lda ", lda, " too small");
+  check(ldb >= std::max(1, trans_b ? K : N), "sgemm: ldb ", ldb, " too small");
+  check(ldc >= std::max(1, N), "sgemm: ldc ", ldc, " too small");
+  if (M == 0 || N == 0) return;
+  if (alpha == 0 || K == 0) {
+    for (int i = 0; i < M; ++i) {
+      float* c = C + ptrdiff_t(i) * ldc;
+      if (beta == 0)
+        std::fill(c, c + N, 0.0f);
+      else if (beta != 1)
+        for (int j = 0; j < N; ++j) c[j] *= beta;
+    }
+    return;
+  }
+  const gemm::Shape sh = HWY_DYNAMIC_DISPATCH(TileShape)();
+  const int tiles_m = (M + sh.mr - 1) / sh.mr, tiles_n = (N + sh.nr - 1) / sh.nr;
+  const bool split_m = tiles_m >= tiles_n;
+  const int tiles = split_m ? tiles_m : tiles_n;
+  int threads = 1;
+  if (!omp_in_parallel() && double(M) * N * K >= kParallelMacs)
+    threads = std::min(omp_get_max_threads(), tiles);
+  if (threads <= 1) {
+    HWY_DYNAMIC_DISPATCH(GemmSerial)
+    (trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  // Thread t takes a contiguous run of whole tiles of M (or N).
+  const int per = (tiles + threads - 1) / threads;
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+  for (int t = 0; t < threads; ++t) {
+    const int t0 = t * per, t1 = std::min(tiles, t0 + per);
+    if (t0 >= t1) continue;
+    if (split_m) {
+      const int m0 = t0 * sh.mr, m1 = std::min(M, t1 * sh.mr);
+      const float* a = trans_a ? A + m0 : A + ptrdiff_t(m0) * lda;
+      HWY_DYNAMIC_DISPATCH(GemmSerial)
+      (trans_a, trans_b, m1 - m0, N, K, alpha, a, lda, B, ldb, beta, C + ptrdiff_t(m0) * ldc, ldc);
+    } else {
+      const int n0 = t0 * sh.nr, n1 = std::min(N, t1 * sh.nr);
+      const float* b = trans_b ? B + ptrdiff_t(n0) * ldb : B + n0;
+      HWY_DYNAMIC_DISPATCH(GemmSerial)
+      (trans_a, trans_b, M, n1 - n0, K, alpha, A, lda, b, ldb, beta, C + n0, ldc);
+    }
+  }
+}
+
+}  // namespace ss
+#endif  // HWY_ONCE
