@@ -53,7 +53,7 @@ int main() {
     cases.push_back({"dx    " + s, false, false, T, in, out, 1});
     cases.push_back({"dW    " + s, true, false, out, in, T, 1});
   }
-  for (int t : {4, 16, 64, 256, 512})
+  for (int t : {4, 16, 32, 64, 256, 512})
     cases.push_back({"pre" + std::to_string(t) + " 256->688", false, true, t, 688, 256, 0});
   cases.push_back({"1024^3 NN", false, false, 1024, 1024, 1024, 0});
 

@@ -5,7 +5,9 @@
 // micro-kernel keeps an MR x NR tile of C in registers (MR = 8 on targets with
 // 32 vector registers, 4 on those with 16), broadcasting one element of A per
 // row and multiplying it into the 3 vectors of B with FMA. Edge tiles compute
-// in full on the padding and write only their part of C.
+// in full on the padding and write only their part of C. A product of up to
+// kDotRows rows of A by a transposed B (a prefill's x W^T) runs as dot
+// products along K instead, unpacked (DotGemm).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/gemm.cpp"
 // clang-format off
@@ -20,6 +22,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/error.h"
@@ -185,9 +188,72 @@ void PackB(bool trans, const float* B, int ldb, int N, int j0, int nc, int p0, i
   }
 }
 
-// The whole product on the calling thread (alpha != 0, K > 0).
+// Few rows of A times B transposed (a prefill's x W^T): dot products along
+// the contiguous K of both, a tile of kDr rows by kDc rows of B at a time
+// (kDr x kDc accumulators), with no packing. Rows past M or N repeat the
+// last one and are not stored.
+#undef SS_GEMM_DROWS
+#undef SS_GEMM_DTILE
+#undef SS_GEMM_DROW
+#if HWY_MAX_BYTES >= 64 || HWY_ARCH_ARM_A64
+constexpr int kDr = 4, kDc = 4;  // a tile is square: the macros pair a row with a column
+#define SS_GEMM_DROWS(X) X(0) X(1) X(2) X(3)
+#define SS_GEMM_DROW(X, r) X(r, 0) X(r, 1) X(r, 2) X(r, 3)
+#define SS_GEMM_DTILE(X) SS_GEMM_DROW(X, 0) SS_GEMM_DROW(X, 1) SS_GEMM_DROW(X, 2) SS_GEMM_DROW(X, 3)
+#else
+constexpr int kDr = 3, kDc = 3;
+#define SS_GEMM_DROWS(X) X(0) X(1) X(2)
+#define SS_GEMM_DROW(X, r) X(r, 0) X(r, 1) X(r, 2)
+#define SS_GEMM_DTILE(X) SS_GEMM_DROW(X, 0) SS_GEMM_DROW(X, 1) SS_GEMM_DROW(X, 2)
+#endif
+
+HWY_NOINLINE void DotTile(int K, const float* A, int lda, int mr, const float* B, int ldb, int nr,
+                          float* c, int ldc, float alpha, float beta) {
+  const D d;
+  const int L = int(hn::Lanes(d));
+#define SS_GEMM_PTRS(r)                                                      \
+  const float* HWY_RESTRICT a##r = A + ptrdiff_t(std::min(r, mr - 1)) * lda; \
+  const float* HWY_RESTRICT b##r = B + ptrdiff_t(std::min(r, nr - 1)) * ldb;
+  SS_GEMM_DROWS(SS_GEMM_PTRS)
+#undef SS_GEMM_PTRS
+#define SS_GEMM_DECL(r, j) auto c##r##j = hn::Zero(d);
+  SS_GEMM_DTILE(SS_GEMM_DECL)
+#undef SS_GEMM_DECL
+  int k = 0;
+  for (; k + L <= K; k += L) {
+#define SS_GEMM_LOAD(r)                      \
+  const auto va##r = hn::LoadU(d, a##r + k); \
+  const auto vb##r = hn::LoadU(d, b##r + k);
+    SS_GEMM_DROWS(SS_GEMM_LOAD)
+#undef SS_GEMM_LOAD
+#define SS_GEMM_FMA(r, j) c##r##j = hn::MulAdd(va##r, vb##j, c##r##j);
+    SS_GEMM_DTILE(SS_GEMM_FMA)
+#undef SS_GEMM_FMA
+  }
+#define SS_GEMM_PUT(r, j)                                                         \
+  if (r < mr && j < nr) {                                                         \
+    float s = hn::GetLane(hn::SumOfLanes(d, c##r##j));                            \
+    for (int t = k; t < K; ++t) s += a##r[t] * b##j[t];                           \
+    float& o = c[ptrdiff_t(r) * ldc + j];                                         \
+    o = beta == 0 ? alpha * s : beta == 1 ? alpha * s + o : alpha * s + beta * o; \
+  }
+  SS_GEMM_DTILE(SS_GEMM_PUT)
+#undef SS_GEMM_PUT
+}
+
+void DotGemm(int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
+             float beta, float* C, int ldc) {
+  for (int j = 0; j < N; j += kDc)
+    for (int i = 0; i < M; i += kDr)
+      DotTile(K, A + ptrdiff_t(i) * lda, lda, std::min(kDr, M - i), B + ptrdiff_t(j) * ldb, ldb,
+              std::min(kDc, N - j), C + ptrdiff_t(i) * ldc + j, ldc, alpha, beta);
+}
+
+// The whole product on the calling thread (alpha != 0, K > 0); dots: by
+// DotGemm (only NoTrans x Trans).
 void GemmSerial(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
-                const float* B, int ldb, float beta, float* C, int ldc) {
+                const float* B, int ldb, float beta, float* C, int ldc, bool dots) {
+  if (dots) return DotGemm(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   const int NR = TileShape().nr;
   const int nc_max = std::min(gemm::kNc / NR * NR, (N + NR - 1) / NR * NR);
   const int mc_max = std::min(gemm::kMc, (M + kMr - 1) / kMr * kMr);
@@ -228,6 +294,9 @@ HWY_EXPORT(GemmSerial);
 namespace {
 // Below this many multiply-adds a second thread costs more than it saves.
 constexpr double kParallelMacs = 1 << 21;
+// Up to this many rows, A x B^T is faster as dot products than packed
+// (sinkstream_bench_gemm: 32 x 688 x 256 at 145 against 110 GFLOP/s, 64 rows 128 against 150).
+constexpr int kDotRows = 32;
 }  // namespace
 
 void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
@@ -249,14 +318,16 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
   }
   const gemm::Shape sh = HWY_DYNAMIC_DISPATCH(TileShape)();
   const int tiles_m = (M + sh.mr - 1) / sh.mr, tiles_n = (N + sh.nr - 1) / sh.nr;
-  const bool split_m = tiles_m >= tiles_n;
+  // Few rows times a transposed B: dot products, split over N.
+  const bool dots = !trans_a && trans_b && M <= kDotRows;
+  const bool split_m = !dots && tiles_m >= tiles_n;
   const int tiles = split_m ? tiles_m : tiles_n;
   int threads = 1;
   if (!omp_in_parallel() && double(M) * N * K >= kParallelMacs)
     threads = std::min(omp_get_max_threads(), tiles);
   if (threads <= 1) {
     HWY_DYNAMIC_DISPATCH(GemmSerial)
-    (trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    (trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, dots);
     return;
   }
   // Thread t takes a contiguous run of whole tiles of M (or N).
@@ -269,12 +340,13 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
       const int m0 = t0 * sh.mr, m1 = std::min(M, t1 * sh.mr);
       const float* a = trans_a ? A + m0 : A + ptrdiff_t(m0) * lda;
       HWY_DYNAMIC_DISPATCH(GemmSerial)
-      (trans_a, trans_b, m1 - m0, N, K, alpha, a, lda, B, ldb, beta, C + ptrdiff_t(m0) * ldc, ldc);
+      (trans_a, trans_b, m1 - m0, N, K, alpha, a, lda, B, ldb, beta, C + ptrdiff_t(m0) * ldc, ldc,
+       dots);
     } else {
       const int n0 = t0 * sh.nr, n1 = std::min(N, t1 * sh.nr);
       const float* b = trans_b ? B + ptrdiff_t(n0) * ldb : B + n0;
       HWY_DYNAMIC_DISPATCH(GemmSerial)
-      (trans_a, trans_b, M, n1 - n0, K, alpha, A, lda, b, ldb, beta, C + n0, ldc);
+      (trans_a, trans_b, M, n1 - n0, K, alpha, A, lda, b, ldb, beta, C + n0, ldc, dots);
     }
   }
 }
