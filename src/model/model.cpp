@@ -44,72 +44,102 @@ float* GradBuffer::of(const void* param) const {
   return grads + (p - params);
 }
 
-const float* Model::vec(const std::string& name, int64_t n, bool required) {
-  const TensorStore& ts = ckpt_.tensors;
-  if (!required && !ts.find(name)) return nullptr;
-  const Tensor& t = ts.get(name, {n});
+const float* Model::widen(const Tensor& t) {
   if (t.dtype == DType::F32) return static_cast<const float*>(t.data);  // trainable in place
-  std::vector<float>& w = owned_.emplace_back(n);
+  std::vector<float>& w = owned_.emplace_back(t.numel());
   dequantize_row(t, 0, w.data());
   return w.data();
 }
 
-Model::Norm Model::norm(const std::string& name, bool required, int64_t size) {
-  Norm n;
-  if (size == 0) size = ckpt_.config.dim;
-  n.g = vec(name + ".weight", size, required);
-  if (n.g && ckpt_.config.norm == NormKind::LayerNorm) n.b = vec(name + ".bias", size, false);
-  return n;
-}
-
-Model::Linear Model::linear(const std::string& name, int64_t out, int64_t in, bool required) {
-  Linear l;
-  if (!required && !ckpt_.tensors.find(name + ".weight")) return l;
-  l.w = &ckpt_.tensors.get(name + ".weight", {out, in});
-  l.b = vec(name + ".bias", out, false);
-  return l;
+void Model::bind(const ParamSpec& s, const Tensor& t) {
+  Layer* L = s.layer >= 0 ? &layers_[s.layer] : nullptr;
+  auto norm = [&](Norm& n) { (s.bias ? n.b : n.g) = widen(t); };
+  auto linear = [&](Linear& l) {
+    if (s.bias)
+      l.b = widen(t);
+    else
+      l.w = &t;
+  };
+  switch (s.part) {
+    case ParamPart::Embed:
+      embed_ = &t;
+      break;
+    case ParamPart::Positions:
+      positions_ = &t;
+      break;
+    case ParamPart::EmbedNorm:
+      norm(embed_norm_);
+      break;
+    case ParamPart::AttnNorm:
+      norm(L->attn_norm);
+      break;
+    case ParamPart::QNorm:
+      norm(L->q_norm);
+      break;
+    case ParamPart::KNorm:
+      norm(L->k_norm);
+      break;
+    case ParamPart::AttnOutNorm:
+      norm(L->attn_out_norm);
+      break;
+    case ParamPart::Q:
+      linear(L->q);
+      break;
+    case ParamPart::K:
+      linear(L->k);
+      break;
+    case ParamPart::V:
+      linear(L->v);
+      break;
+    case ParamPart::O:
+      linear(L->o);
+      break;
+    case ParamPart::Gate:
+      linear(L->g);
+      break;
+    case ParamPart::Sinks:
+      L->sinks = widen(t);
+      break;
+    case ParamPart::KvBiasK:
+      L->kv_bias_k = widen(t);
+      break;
+    case ParamPart::KvBiasV:
+      L->kv_bias_v = widen(t);
+      break;
+    case ParamPart::FfnNorm:
+      norm(L->ffn_norm);
+      break;
+    case ParamPart::FfnGate:
+      linear(L->gate);
+      break;
+    case ParamPart::FfnUp:
+      linear(L->up);
+      break;
+    case ParamPart::FfnDown:
+      linear(L->down);
+      break;
+    case ParamPart::FfnOutNorm:
+      norm(L->ffn_out_norm);
+      break;
+    case ParamPart::FinalNorm:
+      norm(final_norm_);
+      break;
+    case ParamPart::LmHead:
+      lm_head_ = &t;
+      break;
+  }
 }
 
 Model::Model(Checkpoint ckpt) : ckpt_(std::move(ckpt)) {
   const ModelConfig& c = ckpt_.config;
   try {
     c.validate();
-    const int64_t d = c.dim, qd = c.q_dim(), kvd = c.kv_dim();
-    const TensorStore& ts = ckpt_.tensors;
-    embed_ = &ts.get("model.embed_tokens.weight", {c.vocab_size, d});
-    if (c.position == PositionKind::Learned)
-      positions_ = &ts.get("model.embed_positions.weight", {c.max_seq_len, d});
-    embed_norm_ = norm("model.embed_norm", false);
-    for (int l = 0; l < c.n_layers; ++l) {
-      const std::string p = "model.layers." + std::to_string(l) + ".";
-      Layer L;
-      L.attn_norm = norm(p + "input_layernorm", true);
-      L.ffn_norm = norm(p + "post_attention_layernorm", !c.parallel_residual);
-      if (c.qk_norm) {
-        L.q_norm = norm(p + "self_attn.q_norm", true, c.head_dim);
-        L.k_norm = norm(p + "self_attn.k_norm", true, c.head_dim);
-      }
-      if (c.sandwich_norm) {
-        L.attn_out_norm = norm(p + "attn_output_layernorm", true);
-        L.ffn_out_norm = norm(p + "ffn_output_layernorm", true);
-      }
-      L.q = linear(p + "self_attn.q_proj", qd, d);
-      L.k = linear(p + "self_attn.k_proj", kvd, d);
-      L.v = linear(p + "self_attn.v_proj", kvd, d);
-      L.o = linear(p + "self_attn.o_proj", d, qd);
-      L.sinks = vec(p + "self_attn.sinks", c.n_heads, c.sink_logits);
-      if (c.attn_gate) L.g = linear(p + "self_attn.g_proj", qd, d);
-      if (c.kv_bias) {
-        L.kv_bias_k = vec(p + "self_attn.kv_bias_k", kvd, true);
-        L.kv_bias_v = vec(p + "self_attn.kv_bias_v", kvd, true);
-      }
-      L.gate = linear(p + "mlp.gate_proj", c.hidden_dim, d, c.gated_ffn);
-      L.up = linear(p + "mlp.up_proj", c.hidden_dim, d);
-      L.down = linear(p + "mlp.down_proj", d, c.hidden_dim);
-      layers_.push_back(L);
+    layers_.resize(c.n_layers);
+    for (const ParamSpec& s : model_schema(c)) {
+      if (s.optional && !ckpt_.tensors.find(s.name)) continue;
+      bind(s, ckpt_.tensors.get(s.name, s.shape));
     }
-    final_norm_ = norm("model.norm", true);
-    lm_head_ = c.tied_embeddings ? embed_ : &ts.get("lm_head.weight", {c.vocab_size, d});
+    if (c.tied_embeddings) lm_head_ = embed_;
   } catch (const Error& e) {
     fail(ckpt_.path.empty() ? ckpt_.format : ckpt_.path, ": ", e.what());
   }

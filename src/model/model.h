@@ -16,6 +16,7 @@
 
 #include "cache/kv_cache.h"
 #include "io/checkpoint.h"
+#include "model/params.h"
 #include "ops/backend.h"
 
 namespace ss {
@@ -148,9 +149,9 @@ class Model {
     const float* sinks = nullptr;      // per-head sink logits (gpt-oss)
     const float *kv_bias_k = nullptr, *kv_bias_v = nullptr;  // the learned kv slot
   };
-  Norm norm(const std::string& name, bool required, int64_t n = 0);  // n: 0 for dim
-  Linear linear(const std::string& name, int64_t out, int64_t in, bool required = true);
-  const float* vec(const std::string& name, int64_t n, bool required);
+  // Points the part s names at t (model/params.h: the schema).
+  void bind(const ParamSpec& s, const Tensor& t);
+  const float* widen(const Tensor& t);  // a small tensor as f32 (trainable in place when f32)
   void apply_norm(Backend& be, const Norm& n, const float* x, float* y, int T) const;
   void apply_linear(Backend& be, const Linear& l, const float* x, float* y, int T) const;
   AttentionParams attention_params(const Layer& L) const;
@@ -162,10 +163,10 @@ class Model {
 
   Checkpoint ckpt_;
   std::vector<Layer> layers_;
-  const Tensor* embed_;
+  const Tensor* embed_ = nullptr;
   const Tensor* positions_ = nullptr;  // learned absolute positions
   Norm embed_norm_, final_norm_;
-  const Tensor* lm_head_;
+  const Tensor* lm_head_ = nullptr;
   std::vector<float> alibi_;             // per-head slopes
   std::list<std::vector<float>> owned_;  // small tensors widened to f32
 };

@@ -44,13 +44,13 @@ Checkpoint random_llama(const ModelConfig& c, uint64_t seed, DType dtype) {
     float scale = s, mean = 0;
     switch (p.role) {
       case ParamRole::Embedding:
-        scale = p.name == "model.embed_tokens.weight" ? 1.0f : 0.5f;
+        scale = p.part == ParamPart::Embed ? 1.0f : 0.5f;
         break;
       case ParamRole::Weight:  // q and k larger, so attention is far from uniform
-        if (p.name.ends_with("q_proj.weight") || p.name.ends_with("k_proj.weight")) scale = 2 * s;
+        if (p.part == ParamPart::Q || p.part == ParamPart::K) scale = 2 * s;
         break;
       case ParamRole::Output:
-        if (p.name.ends_with("down_proj.weight")) scale = 1.0f / std::sqrt(float(c.hidden_dim));
+        if (p.part == ParamPart::FfnDown) scale = 1.0f / std::sqrt(float(c.hidden_dim));
         break;
       case ParamRole::NormGain:
         scale = 0.1f, mean = 1;
