@@ -1,8 +1,7 @@
 // CPU kernels: GEMV through each weight type's dot product (src/quant/),
 // attention, norms, RoPE and activations (ops/simd.h), all dispatched per
-// SIMD target at run time; OpenBLAS sgemm for batched rows; OpenMP across
-// output rows and heads.
-#include <cblas.h>
+// SIMD target at run time; our own sgemm (ops/gemm.h) for batched rows, the
+// gradients and attention tiles; OpenMP across output rows and heads.
 #include <omp.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 
 #include "core/error.h"
 #include "ops/backend.h"
+#include "ops/gemm.h"
 
 namespace ss {
 namespace {
@@ -178,8 +178,8 @@ void attend_tile(const AttentionRow* rows, const std::vector<int>& lo, const std
     for (int r = 0; r < sh.m; ++r)
       std::memcpy(w.q.data() + (size_t(h - sh.h0) * sh.m + r) * hd, rows[t.r0 + r].q_win + h * hd,
                   sizeof(float) * hd);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, sh.M, sh.N, hd, attn_scale(ap), w.q.data(),
-              hd, kv.k + at, hd, 0.0f, w.s.data(), sh.ld);
+  sgemm(false, true, sh.M, sh.N, hd, attn_scale(ap), w.q.data(), hd, kv.k + at, hd, 0.0f,
+        w.s.data(), sh.ld);
   for (int i = 0; i < sh.M; ++i) {
     const int h = sh.h0 + i / sh.m, r = t.r0 + i % sh.m;
     const int from = lo[size_t(r)] - t.lo, n = hi[size_t(r)] - lo[size_t(r)];
@@ -190,8 +190,7 @@ void attend_tile(const AttentionRow* rows, const std::vector<int>& lo, const std
     w.kb[size_t(i)] = len > n ? x[from + n] : 0.0f;
     mask_outside(x, sh.ld, from, n);
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sh.M, hd, sh.N, 1.0f, w.s.data(), sh.ld,
-              kv.v + at, hd, 0.0f, w.o.data(), hd);
+  sgemm(false, false, sh.M, hd, sh.N, 1.0f, w.s.data(), sh.ld, kv.v + at, hd, 0.0f, w.o.data(), hd);
   for (int i = 0; i < sh.M; ++i) {
     const int h = sh.h0 + i / sh.m, r = t.r0 + i % sh.m;
     float* out = rows[r].out + h * hd;
@@ -223,10 +222,9 @@ void attend_tile_backward(const AttentionGradRow* rows, const std::vector<int>& 
       std::memcpy(w.dout.data() + i * hd, rows[t.r0 + r].dout + h * hd, sizeof(float) * hd);
     }
   // S = scale Q K^T, P = op(S) row by row; dP = dO V^T.
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, sh.M, sh.N, hd, scale, w.q.data(), hd,
-              kv.k + at, hd, 0.0f, w.s.data(), sh.ld);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, sh.M, sh.N, hd, 1.0f, w.dout.data(), hd,
-              kv.v + at, hd, 0.0f, w.dp.data(), sh.ld);
+  sgemm(false, true, sh.M, sh.N, hd, scale, w.q.data(), hd, kv.k + at, hd, 0.0f, w.s.data(), sh.ld);
+  sgemm(false, true, sh.M, sh.N, hd, 1.0f, w.dout.data(), hd, kv.v + at, hd, 0.0f, w.dp.data(),
+        sh.ld);
   for (int i = 0; i < sh.M; ++i) {
     const int h = sh.h0 + i / sh.m, r = t.r0 + i % sh.m;
     const int from = lo[size_t(r)] - t.lo, n = hi[size_t(r)] - lo[size_t(r)];
@@ -254,12 +252,11 @@ void attend_tile_backward(const AttentionGradRow* rows, const std::vector<int>& 
     }
   }
   // dQ = scale dS K; dK += scale dS^T Q; dV += P^T dO.
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sh.M, hd, sh.N, scale, w.s.data(), sh.ld,
-              kv.k + at, hd, 0.0f, w.o.data(), hd);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, sh.N, hd, sh.M, scale, w.s.data(), sh.ld,
-              w.q.data(), hd, 1.0f, g.dk + at, hd);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, sh.N, hd, sh.M, 1.0f, w.p.data(), sh.ld,
-              w.dout.data(), hd, 1.0f, g.dv + at, hd);
+  sgemm(false, false, sh.M, hd, sh.N, scale, w.s.data(), sh.ld, kv.k + at, hd, 0.0f, w.o.data(),
+        hd);
+  sgemm(true, false, sh.N, hd, sh.M, scale, w.s.data(), sh.ld, w.q.data(), hd, 1.0f, g.dk + at, hd);
+  sgemm(true, false, sh.N, hd, sh.M, 1.0f, w.p.data(), sh.ld, w.dout.data(), hd, 1.0f, g.dv + at,
+        hd);
   for (int i = 0; i < sh.M; ++i) {
     const int h = sh.h0 + i / sh.m, r = t.r0 + i % sh.m;
     float* dq = rows[r].dq + h * hd;
@@ -303,8 +300,8 @@ class CpuBackend final : public Backend {
       return;
     }
     if (w.dtype == DType::F32) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, int(out), int(in), 1.0f, x, int(in),
-                  static_cast<const float*>(w.data), int(in), 0.0f, y, int(out));
+      sgemm(false, true, T, int(out), int(in), 1.0f, x, int(in), static_cast<const float*>(w.data),
+            int(in), 0.0f, y, int(out));
       return;
     }
     // Other types: tiles of rows widened into a fixed scratch feed sgemm, so a
@@ -315,8 +312,8 @@ class CpuBackend final : public Backend {
       const int64_t rows = std::min(tile, out - r0);
 #pragma omp parallel for schedule(static) if (rows * in >= kParallelWork)
       for (int64_t r = 0; r < rows; ++r) dequantize_row(w, r0 + r, tile_.data() + r * in);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, int(rows), int(in), 1.0f, x, int(in),
-                  tile_.data(), int(in), 0.0f, y + r0, int(out));
+      sgemm(false, true, T, int(rows), int(in), 1.0f, x, int(in), tile_.data(), int(in), 0.0f,
+            y + r0, int(out));
     }
   }
 
@@ -386,10 +383,8 @@ class CpuBackend final : public Backend {
     const int out = int(w.rows()), in = int(w.cols());
     const float* wf = static_cast<const float*>(w.data);
     if (dx)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, in, out, 1.0f, dy, out, wf, in,
-                  accumulate ? 1.0f : 0.0f, dx, in);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, T, 1.0f, dy, out, x, in, 1.0f, dw,
-                in);
+      sgemm(false, false, T, in, out, 1.0f, dy, out, wf, in, accumulate ? 1.0f : 0.0f, dx, in);
+    sgemm(true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, dw, in);
   }
 
   void norm_backward(NormKind kind, const float* x, const float* g, const float* dy, float* dx,
