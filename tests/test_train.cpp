@@ -71,6 +71,12 @@ const std::vector<Variant>& variants() {
       {"prefix_lm", [](ModelConfig& c) { c.prefix_lm = 3; }},
       {"sliding", [](ModelConfig& c) { c.sliding_window = 3; }},
       {"mqa", [](ModelConfig& c) { c.n_kv_heads = 1; }},
+      // 40 rows: attention over tiles (CpuBackend's path for 16 rows and more).
+      {"ctx40", [](ModelConfig& c) { c.max_seq_len = 40; }},
+      {"ctx40_sliding_kv_bias",
+       [](ModelConfig& c) { c.max_seq_len = 40, c.sliding_window = 9, c.kv_bias = true; }},
+      {"ctx40_sink_logits_prefix",
+       [](ModelConfig& c) { c.max_seq_len = 40, c.sink_logits = true, c.prefix_lm = 5; }},
   };
   return v;
 }
