@@ -2,7 +2,8 @@
 // cblas_sgemm, same process and environment, on the training step's shapes
 // (sinkstream_bench --only train: 2048 rows = batch 8 x ctx 256; dims 256,
 // SwiGLU 688, vocab 259), a few prefill row counts, and 1024^3; at 1 and 2
-// threads. Prints each and the ratio ours / cblas.
+// threads. Prints each and the ratio ours / cblas. `sinkstream_bench_gemm avx2`
+// caps our target.
 #include <cblas.h>
 #include <omp.h>
 
@@ -42,7 +43,9 @@ double best_s(F f) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  // A target name (avx2, sse4, ...) caps our kernels' target, as SINKSTREAM_SIMD does.
+  if (argc > 1) ss::limit_simd_target(argv[1]);
   constexpr int T = 2048;
   std::vector<Case> cases;
   const int dims[][2] = {{256, 256}, {256, 688}, {688, 256}, {256, 259}};  // {in, out}
