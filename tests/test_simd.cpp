@@ -2,9 +2,10 @@
 // this x86 machine AVX3_DL, AVX3, AVX2, SSE4, SSSE3 and SCALAR; NEON and SVE
 // on aarch64), forced one at a time, against the scalar or double reference:
 // the ops' f32 kernels (attention's dot and axpy, attention itself, norms,
-// RoPE, activations), the float weight types, and the target reporting and
-// limiting (SINKSTREAM_SIMD). The quantised types: test_quant.cpp. Also the
-// portable f16 conversions, exhaustively.
+// RoPE, activations, the norms' and activations' gradients, AdamW), the
+// float weight types, and the target reporting and limiting
+// (SINKSTREAM_SIMD). The quantised types: test_quant.cpp. Also the portable
+// f16 conversions, exhaustively.
 #include <hwy/targets.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 
 #include "core/dtype.h"
 #include "core/tensor.h"
+#include "ops/backend.h"
 #include "ops/kernels.h"
 #include "ops/simd.h"
 #include "testutil.h"
@@ -237,6 +239,147 @@ TEST(Simd, ActivationsOnEveryTargetMatchDouble) {
         expect_close(h, want, 1e-6, 1, t + " act=" + std::to_string(int(act)));
       });
     }
+}
+
+TEST(Simd, ActivationGradientsOnEveryTargetMatchDouble) {
+  std::mt19937 rng(6);
+  auto g = normal(1001, rng, 4);
+  for (float e : {0.0f, -0.0f, 1e-20f, -1e-20f, 30.0f, -30.0f, 100.0f, -100.0f, 1e30f, -1e30f})
+    g.push_back(e);
+  const auto u = normal(g.size(), rng), dh = normal(g.size(), rng);
+  for (Activation act :
+       {Activation::SiLU, Activation::GELU, Activation::GELUTanh, Activation::ReLU})
+    for (bool gated : {false, true}) {
+      const auto gd = wide(g), ud = wide(u), dhd = wide(dh);
+      std::vector<double> want_dg(g.size()), want_du(g.size());
+      ss::activation_backward(act, gd.data(), gated ? ud.data() : nullptr, dhd.data(),
+                              want_dg.data(), want_du.data(), int64_t(g.size()));
+      each_target([&](const std::string& t) {
+        const std::string what = t + " act=" + std::to_string(int(act)) + (gated ? " gated" : "");
+        std::vector<float> dg(g.size(), NAN), du(g.size(), NAN);
+        ss::simd::activation_backward(act, g.data(), gated ? u.data() : nullptr, dh.data(),
+                                      dg.data(), gated ? du.data() : nullptr, int64_t(g.size()));
+        expect_close(dg, want_dg, 2e-6, 1, "dg " + what);
+        if (gated) expect_close(du, want_du, 2e-6, 1, "du " + what);
+      });
+    }
+}
+
+TEST(Simd, NormGradientsOnEveryTargetMatchDouble) {
+  std::mt19937 rng(7);
+  for (int dim : {4, 7, 8, 63, 64, 256, 576}) {
+    const int T = 5;
+    auto x = normal(size_t(T * dim), rng, 3);
+    for (float& e : x) e += 1.5f;  // a mean for LayerNorm to take away
+    const auto g = normal(size_t(dim), rng), dy = normal(size_t(T * dim), rng);
+    const auto dg0 = normal(size_t(dim), rng), db0 = normal(size_t(dim), rng);
+    for (NormKind kind : {NormKind::RMSNorm, NormKind::LayerNorm})
+      for (bool bias : {false, true}) {
+        const auto xd = wide(x), gd = wide(g), dyd = wide(dy);
+        std::vector<double> want_dx(x.size()), want_dg = wide(dg0), want_db = wide(db0);
+        ss::norm_backward(kind, xd.data(), gd.data(), dyd.data(), want_dx.data(), want_dg.data(),
+                          bias ? want_db.data() : nullptr, T, dim, 1e-5f);
+        each_target([&](const std::string& t) {
+          const std::string what =
+              t + " dim=" + std::to_string(dim) + (kind == NormKind::RMSNorm ? " rms" : " layer");
+          std::vector<float> dx(x.size(), NAN), dg = dg0, db = db0;
+          ss::simd::norm_backward(kind, x.data(), g.data(), dy.data(), dx.data(), dg.data(),
+                                  bias ? db.data() : nullptr, T, dim, 1e-5f);
+          expect_close(dx, want_dx, 1e-6, 1, "dx " + what);
+          expect_close(dg, want_dg, 1e-6, 1, "dg " + what);
+          if (bias) {
+            expect_close(db, want_db, 1e-6, 1, "db " + what);
+          } else {
+            ASSERT_EQ(db, db0) << what;  // no bias: untouched
+          }
+        });
+      }
+  }
+}
+
+// AdamW inputs: gradients over several magnitudes (and some zero, with zero
+// moments: an update of 0 / eps), moments of any sign and size.
+struct AdamWCase {
+  std::vector<float> p, grad, m, v;
+  explicit AdamWCase(size_t n, std::mt19937& rng) {
+    p = normal(n, rng, 0.05f), grad = normal(n, rng), m = normal(n, rng, 0.01f);
+    v = normal(n, rng, 1e-3f);
+    std::uniform_int_distribution<int> scale(-8, 2);
+    for (size_t i = 0; i < n; ++i) {
+      grad[i] = std::ldexp(grad[i], scale(rng)), v[i] = v[i] * v[i];
+      if (i % 97 == 5) grad[i] = m[i] = v[i] = 0;
+    }
+  }
+};
+
+// A step of AdamW in double from the same inputs, the formula of
+// Trainer::train_step; m_mag and step_mag: m and the step from |m|'s two
+// terms added without cancelling (the scale of float's rounding of them).
+struct AdamWDouble {
+  std::vector<double> p, m, v, m_mag, step_mag;
+  AdamWDouble(const AdamWCase& c, const ss::AdamWStep& s) {
+    for (size_t i = 0; i < c.p.size(); ++i) {
+      const double g = double(c.grad[i]) * s.clip;
+      m.push_back(s.beta1 * c.m[i] + (1 - s.beta1) * g);
+      m_mag.push_back(std::abs(s.beta1 * c.m[i]) + std::abs((1 - s.beta1) * g));
+      v.push_back(s.beta2 * c.v[i] + (1 - s.beta2) * g * g);
+      const double den = std::sqrt(v[i] / s.c2) + s.eps;
+      step_mag.push_back(s.lr * (m_mag[i] / s.c1) / den);
+      p.push_back(c.p[i] - s.lr * (m[i] / s.c1) / den - double(s.wd) * c.p[i]);
+    }
+  }
+};
+
+ss::AdamWStep adamw_step(int64_t t, float clip, bool decay) {
+  const double lr = 3e-3, b1 = 0.9, b2 = 0.95;
+  return {clip,
+          lr,
+          b1,
+          b2,
+          1e-8,
+          1 - std::pow(b1, double(t)),
+          1 - std::pow(b2, double(t)),
+          decay ? float(lr * 0.1) : 0.0f};
+}
+
+TEST(Simd, AdamWOnEveryTargetMatchesDouble) {
+  std::mt19937 rng(8);
+  for (int n : kLengths)
+    for (int64_t t : {1, 7, 1000})
+      for (bool decay : {false, true}) {
+        const AdamWCase c(size_t(n) + 40, rng);
+        const ss::AdamWStep s = adamw_step(t, t == 7 ? 0.25f : 1.0f, decay);
+        const AdamWDouble want(c, s);
+        each_target([&](const std::string& tg) {
+          const std::string what = tg + " n=" + std::to_string(n) + " t=" + std::to_string(t);
+          AdamWCase got = c;
+          ss::simd::adamw(got.p.data(), got.grad.data(), got.m.data(), got.v.data(), n + 40, s);
+          ASSERT_EQ(got.grad, c.grad) << what;
+          for (size_t i = 0; i < c.p.size(); ++i) {
+            ASSERT_LE(std::abs(got.m[i] - want.m[i]), 4e-7 * want.m_mag[i]) << what << " m " << i;
+            ASSERT_LE(std::abs(got.v[i] - want.v[i]), 4e-7 * want.v[i]) << what << " v " << i;
+            // Within float rounding of the parameter, plus a few ulp of the step.
+            ASSERT_LE(std::abs(got.p[i] - want.p[i]),
+                      0x1p-24 * std::abs(want.p[i]) + 1e-6 * want.step_mag[i])
+                << what << " p " << i << ": " << got.p[i] << " vs " << want.p[i];
+          }
+        });
+      }
+}
+
+TEST(Simd, TheBackendsAdamWSplitsLargeRangesExactly) {
+  std::mt19937 rng(9);
+  const size_t n = 300007;  // many threads' blocks, none a whole number of vectors
+  const AdamWCase c(n, rng);
+  const ss::AdamWStep s = adamw_step(3, 0.5f, true);
+  AdamWCase whole = c, split = c;
+  ss::simd::adamw(whole.p.data(), whole.grad.data(), whole.m.data(), whole.v.data(), int64_t(n), s);
+  const auto be = ss::make_cpu_backend();
+  be->adamw(split.p.data(), split.grad.data(), split.m.data(), split.v.data(), int64_t(n), s);
+  EXPECT_EQ(split.p, whole.p);
+  EXPECT_EQ(split.m, whole.m);
+  EXPECT_EQ(split.v, whole.v);
+  EXPECT_NE(split.p, c.p);
 }
 
 // Halves with finite values: the baseline x86 targets widen f16 without

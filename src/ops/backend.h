@@ -80,6 +80,11 @@ class Backend {
   virtual void attention_backward(const AttentionGradRow* rows, int n, const AttentionParams& p,
                                   float* dk, float* dv, float* dsink, float* dkb_k,
                                   float* dkb_v) = 0;
+  // One AdamW step over n floats: params p, gradients grad (times s.clip),
+  // moments m and v updated in place (simd::adamw has the formula).
+  // Elementwise: the same for any thread count.
+  virtual void adamw(float* p, const float* grad, float* m, float* v, int64_t n,
+                     const AdamWStep& s) = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend();

@@ -394,8 +394,8 @@ class CpuBackend final : public Backend {
                         {{dg, size_t(dim)}, {db, size_t(dim)}});
     blocks(T, work, [&](int64_t lo, int64_t hi) {
       const int t = omp_get_thread_num();
-      ss::norm_backward(kind, x + lo * dim, g, dy + lo * dim, dx + lo * dim, sums.of(t, 0),
-                        sums.of(t, 1), int(hi - lo), dim, eps);
+      simd::norm_backward(kind, x + lo * dim, g, dy + lo * dim, dx + lo * dim, sums.of(t, 0),
+                          sums.of(t, 1), int(hi - lo), dim, eps);
     });
     sums.reduce();
   }
@@ -403,8 +403,15 @@ class CpuBackend final : public Backend {
   void activation_backward(Activation act, const float* g, const float* u, const float* dh,
                            float* dg, float* du, int64_t n) override {
     blocks(n, n * 32, [&](int64_t lo, int64_t hi) {
-      ss::activation_backward(act, g + lo, u ? u + lo : nullptr, dh + lo, dg + lo,
-                              du ? du + lo : nullptr, hi - lo);
+      simd::activation_backward(act, g + lo, u ? u + lo : nullptr, dh + lo, dg + lo,
+                                du ? du + lo : nullptr, hi - lo);
+    });
+  }
+
+  void adamw(float* p, const float* grad, float* m, float* v, int64_t n,
+             const AdamWStep& s) override {
+    blocks(n, n * 4, [&](int64_t lo, int64_t hi) {
+      simd::adamw(p + lo, grad + lo, m + lo, v + lo, hi - lo, s);
     });
   }
 

@@ -293,6 +293,162 @@ void ActivationRow(Activation act, const float* g, const float* u, float* h, int
   Steps(n, f);
 }
 
+// The activation and its derivative at x (activate, activate_grad).
+template <class D, class V>
+HWY_INLINE void ActivateGrad(D d, Activation act, V x, V& a, V& da) {
+  const V one = hn::Set(d, 1.0f), half = hn::Set(d, 0.5f), zero = hn::Zero(d);
+  switch (act) {
+    case Activation::SiLU: {  // sg (1 + x (1 - sg)), sg = sigmoid(x) from e = exp(-|x|)
+      const V e = hn::Exp(d, hn::Neg(hn::Abs(x)));
+      const V sg = hn::Div(hn::IfThenElse(hn::Lt(x, zero), e, one), hn::Add(one, e));
+      a = hn::Mul(x, sg);
+      da = hn::Mul(sg, hn::MulAdd(x, hn::Sub(one, sg), one));
+      return;
+    }
+    case Activation::GELU: {  // (1 + erf)/2 + x exp(-x^2/2) / sqrt(2 pi)
+      const V z = hn::Mul(x, hn::Set(d, float(M_SQRT1_2)));
+      const V c = Erfc(d, hn::Abs(z));
+      const V cdf = hn::Mul(half, hn::IfThenElse(hn::Lt(z, zero), c, hn::Sub(hn::Set(d, 2.0f), c)));
+      const V pdf = hn::Mul(hn::Set(d, 0.3989422804014327f),
+                            hn::Exp(d, hn::Mul(hn::Set(d, -0.5f), hn::Mul(x, x))));
+      a = hn::Mul(x, cdf);
+      da = hn::MulAdd(x, pdf, cdf);
+      return;
+    }
+    case Activation::GELUTanh: {
+      const V c = hn::Set(d, 0.7978845608028654f), k = hn::Set(d, 0.044715f);
+      const V x3 = hn::Mul(hn::Mul(x, x), x);
+      const V th = hn::Tanh(d, hn::Mul(c, hn::MulAdd(k, x3, x)));
+      a = hn::Mul(hn::Mul(half, x), hn::Add(one, th));
+      // The second term from x clamped to +-100, where 1 - th^2 is 0 already
+      // (x^2 of a larger x would overflow: 0 * inf).
+      const V xc = hn::Min(hn::Max(x, hn::Set(d, -100.0f)), hn::Set(d, 100.0f));
+      const V sech2 = hn::NegMulAdd(th, th, one);
+      const V poly = hn::MulAdd(hn::Set(d, float(3 * 0.044715)), hn::Mul(xc, xc), one);
+      da = hn::MulAdd(hn::Mul(hn::Mul(half, xc), sech2), hn::Mul(c, poly),
+                      hn::Mul(half, hn::Add(one, th)));
+      return;
+    }
+    case Activation::ReLU: {
+      const auto pos = hn::Gt(x, zero);
+      a = hn::IfThenElseZero(pos, x);
+      da = hn::IfThenElseZero(pos, one);
+      return;
+    }
+  }
+  a = x, da = one;
+}
+
+struct ActivationBackwardStep {
+  Activation act;
+  const float *g, *u, *dh;
+  float *dg, *du;
+  template <class D>
+  HWY_INLINE void operator()(D d, int64_t i) {
+    hn::Vec<D> a, da;
+    ActivateGrad(d, act, hn::LoadU(d, g + i), a, da);
+    const auto dhv = hn::LoadU(d, dh + i), ddg = hn::Mul(dhv, da);
+    if (!u) {
+      hn::StoreU(ddg, d, dg + i);
+      return;
+    }
+    hn::StoreU(hn::Mul(ddg, hn::LoadU(d, u + i)), d, dg + i);
+    hn::StoreU(hn::Mul(dhv, a), d, du + i);
+  }
+};
+
+void ActivationBackwardRow(Activation act, const float* g, const float* u, const float* dh,
+                           float* dg, float* du, int64_t n) {
+  ActivationBackwardStep f{act, g, u, dh, dg, du};
+  Steps(n, f);
+}
+
+// norm_backward per row: the mean and mean square (SumDouble), then in
+// double vectors xhat = (x - mean) s, dxhat = dy g, dg += dy xhat, db += dy
+// and the row sums of dxhat and dxhat xhat; then dx. Lanes past the last
+// full double vector run as in ops/kernels.h.
+void NormBackward(NormKind kind, const float* x, const float* g, const float* dy, float* dx,
+                  float* dg, float* db, int T, int dim, float eps) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> df;
+  const int L = int(hn::Lanes(dd)), full = dim / L * L;
+  for (int t = 0; t < T; ++t, x += dim, dy += dim, dx += dim) {
+    const double mean = kind == NormKind::LayerNorm ? SumDouble<false>(x, dim, 0) / dim : 0;
+    const double s = 1.0 / std::sqrt(SumDouble<true>(x, dim, mean) / dim + eps);
+    const auto vm = hn::Set(dd, mean), vs = hn::Set(dd, s);
+    auto acc = hn::Zero(dd), acc_x = acc;
+    for (int i = 0; i < full; i += L) {
+      const auto xhat = hn::Mul(hn::Sub(hn::PromoteTo(dd, hn::LoadU(df, x + i)), vm), vs);
+      const auto dyv = hn::PromoteTo(dd, hn::LoadU(df, dy + i));
+      const auto dxhat = hn::Mul(dyv, hn::PromoteTo(dd, hn::LoadU(df, g + i)));
+      hn::StoreU(hn::Add(hn::LoadU(df, dg + i), hn::DemoteTo(df, hn::Mul(dyv, xhat))), df, dg + i);
+      if (db) hn::StoreU(hn::Add(hn::LoadU(df, db + i), hn::LoadU(df, dy + i)), df, db + i);
+      acc = hn::Add(acc, dxhat);
+      acc_x = hn::MulAdd(dxhat, xhat, acc_x);
+    }
+    double sum = hn::GetLane(hn::SumOfLanes(dd, acc)),
+           sum_x = hn::GetLane(hn::SumOfLanes(dd, acc_x));
+    for (int i = full; i < dim; ++i) {
+      const double xhat = (x[i] - mean) * s, dxhat = double(dy[i]) * g[i];
+      dg[i] += float(dy[i] * xhat);
+      if (db) db[i] += dy[i];
+      sum += dxhat, sum_x += dxhat * xhat;
+    }
+    const double a = kind == NormKind::RMSNorm ? 0 : sum / dim, b = sum_x / dim;
+    const auto va = hn::Set(dd, a), vb = hn::Set(dd, b);
+    for (int i = 0; i < full; i += L) {
+      const auto xhat = hn::Mul(hn::Sub(hn::PromoteTo(dd, hn::LoadU(df, x + i)), vm), vs);
+      const auto dxhat = hn::Mul(hn::PromoteTo(dd, hn::LoadU(df, dy + i)),
+                                 hn::PromoteTo(dd, hn::LoadU(df, g + i)));
+      hn::StoreU(hn::DemoteTo(df, hn::Mul(vs, hn::NegMulAdd(xhat, vb, hn::Sub(dxhat, va)))), df,
+                 dx + i);
+    }
+    for (int i = full; i < dim; ++i) {
+      const double xhat = (x[i] - mean) * s, dxhat = double(dy[i]) * g[i];
+      dx[i] = float(s * (dxhat - a - xhat * b));
+    }
+  }
+}
+
+// One AdamW step (simd::adamw) in float: the bias corrections as
+// reciprocals, the moments by fused multiply-adds.
+struct AdamWVecStep {
+  float *p, *m, *v;
+  const float* grad;
+  float clip, b1, one_b1, b2, one_b2, inv_c1, inv_c2, eps, lr, wd;
+  template <class D>
+  HWY_INLINE void operator()(D d, int64_t i) {
+    const auto g = hn::Mul(hn::LoadU(d, grad + i), hn::Set(d, clip));
+    const auto mv = hn::MulAdd(hn::Set(d, b1), hn::LoadU(d, m + i), hn::Mul(hn::Set(d, one_b1), g));
+    const auto vv =
+        hn::MulAdd(hn::Set(d, b2), hn::LoadU(d, v + i), hn::Mul(hn::Mul(hn::Set(d, one_b2), g), g));
+    hn::StoreU(mv, d, m + i);
+    hn::StoreU(vv, d, v + i);
+    const auto upd = hn::Div(hn::Mul(mv, hn::Set(d, inv_c1)),
+                             hn::Add(hn::Sqrt(hn::Mul(vv, hn::Set(d, inv_c2))), hn::Set(d, eps)));
+    const auto pv = hn::LoadU(d, p + i);
+    hn::StoreU(hn::Sub(pv, hn::MulAdd(hn::Set(d, lr), upd, hn::Mul(hn::Set(d, wd), pv))), d, p + i);
+  }
+};
+
+void AdamWRow(float* p, const float* grad, float* m, float* v, int64_t n, const AdamWStep& s) {
+  AdamWVecStep f{p,
+                 m,
+                 v,
+                 grad,
+                 s.clip,
+                 float(s.beta1),
+                 float(1 - s.beta1),
+                 float(s.beta2),
+                 float(1 - s.beta2),
+                 float(1 / s.c1),
+                 float(1 / s.c2),
+                 float(s.eps),
+                 float(s.lr),
+                 s.wd};
+  Steps(n, f);
+}
+
 }  // namespace ss::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -305,6 +461,9 @@ HWY_EXPORT(AttnOpRow);
 HWY_EXPORT(Norm);
 HWY_EXPORT(Rope);
 HWY_EXPORT(ActivationRow);
+HWY_EXPORT(ActivationBackwardRow);
+HWY_EXPORT(NormBackward);
+HWY_EXPORT(AdamWRow);
 
 float dot(const float* a, const float* b, int n) { return HWY_DYNAMIC_DISPATCH(Dot)(a, b, n); }
 void axpy(float a, const float* x, float* y, int n) { HWY_DYNAMIC_DISPATCH(Axpy)(a, x, y, n); }
@@ -325,6 +484,17 @@ void rope(float* x, int n_heads, int hd, int rot, RopeLayout layout, const float
 }
 void activation(Activation act, const float* g, const float* u, float* h, int64_t n) {
   HWY_DYNAMIC_DISPATCH(ActivationRow)(act, g, u, h, n);
+}
+void activation_backward(Activation act, const float* g, const float* u, const float* dh, float* dg,
+                         float* du, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(ActivationBackwardRow)(act, g, u, dh, dg, du, n);
+}
+void norm_backward(NormKind kind, const float* x, const float* g, const float* dy, float* dx,
+                   float* dg, float* db, int T, int dim, float eps) {
+  HWY_DYNAMIC_DISPATCH(NormBackward)(kind, x, g, dy, dx, dg, db, T, dim, eps);
+}
+void adamw(float* p, const float* grad, float* m, float* v, int64_t n, const AdamWStep& s) {
+  HWY_DYNAMIC_DISPATCH(AdamWRow)(p, grad, m, v, n, s);
 }
 }  // namespace ss::simd
 #endif

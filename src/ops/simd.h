@@ -12,6 +12,16 @@ template <class S>
 struct KvViewT;
 template <class S>
 struct AttentionParamsT;
+
+// One AdamW step's constants (simd::adamw, Backend::adamw): the gradient's
+// clip factor, the learning rate, the moments' decay rates, eps, the bias
+// corrections c1 = 1 - beta1^t and c2 = 1 - beta2^t, and the range's
+// weight decay (already times lr).
+struct AdamWStep {
+  float clip;
+  double lr, beta1, beta2, eps, c1, c2;
+  float wd;
+};
 }  // namespace ss
 
 namespace ss::simd {
@@ -36,5 +46,21 @@ void rope(float* x, int n_heads, int hd, int rot, RopeLayout layout, const float
 // activation_forward (ops/kernels.h) on floats: exp, tanh and erf by
 // polynomials, within a few ulp of libm.
 void activation(Activation act, const float* g, const float* u, float* h, int64_t n);
+// activation_backward (ops/kernels.h) on floats: dg and du (when u is
+// non-null) from dh, the activation and its derivative from one exp, erf or
+// tanh per element.
+void activation_backward(Activation act, const float* g, const float* u, const float* dh, float* dg,
+                         float* du, int64_t n);
+// norm_backward (ops/kernels.h) over T rows of dim floats: dx written, dg
+// and db (may be null) accumulated; the statistics and row sums in double,
+// as there.
+void norm_backward(NormKind kind, const float* x, const float* g, const float* dy, float* dx,
+                   float* dg, float* db, int T, int dim, float eps);
+
+// One AdamW step over n floats, as Trainer::train_step had it in scalar
+// code: g = grad clip, m = beta1 m + (1-beta1) g, v = beta2 v + (1-beta2)
+// g^2, p -= lr (m/c1) / (sqrt(v/c2) + eps) + wd p; in float, within a few
+// ulp of that update computed in double.
+void adamw(float* p, const float* grad, float* m, float* v, int64_t n, const AdamWStep& s);
 
 }  // namespace ss::simd

@@ -190,15 +190,9 @@ StepStats Trainer::train_step(const Corpus& data) {
     const bool decay =
         r == ParamRole::Embedding || r == ParamRole::Weight || r == ParamRole::Output;
     const float wd = decay ? float(lr * o_.weight_decay) : 0.0f;
-    const int64_t from = int64_t(offsets_[i]), to = from + specs_[i].numel();
-#pragma omp parallel for schedule(static) if (to - from >= (1 << 16))
-    for (int64_t j = from; j < to; ++j) {
-      const float g = grads_[j] * clip;
-      m_[j] = float(o_.beta1) * m_[j] + float(1 - o_.beta1) * g;
-      v_[j] = float(o_.beta2) * v_[j] + float(1 - o_.beta2) * g * g;
-      const double upd = (m_[j] / c1) / (std::sqrt(v_[j] / c2) + o_.eps);
-      params_[j] -= float(lr * upd) + wd * params_[j];
-    }
+    const size_t at = offsets_[i];
+    be_.adamw(params_.data() + at, grads_.data() + at, m_.data() + at, v_.data() + at,
+              specs_[i].numel(), {clip, lr, o_.beta1, o_.beta2, o_.eps, c1, c2, wd});
   }
   ++step_;
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
