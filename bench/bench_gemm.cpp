@@ -1,7 +1,7 @@
 // sinkstream_bench_gemm: GFLOP/s of ss::sgemm (ops/gemm.h) against the linked
 // cblas_sgemm, same process and environment, on the training step's shapes
 // (sinkstream_bench --only train: 2048 rows = batch 8 x ctx 256; dims 256,
-// SwiGLU 688, vocab 259), a few prefill row counts, and 1024^3; at 1 and 2
+// SwiGLU 688, vocab 259), a few prefill row counts, attention tiles and 1024^3; at 1 and 2
 // threads. Prints each and the ratio ours / cblas. `sinkstream_bench_gemm avx2`
 // caps our target.
 #include <cblas.h>
@@ -58,6 +58,11 @@ int main(int argc, char** argv) {
   }
   for (int t : {4, 16, 32, 64, 256, 512})
     cases.push_back({"pre" + std::to_string(t) + " 256->688", false, true, t, 688, 256, 0});
+  // Attention over a tile (CpuBackend: 4 heads x 32 rows against 256 slots, head dim 64):
+  // scores, their weighted sum of V, and dK/dV.
+  cases.push_back({"attn q.k", false, true, 128, 256, 64, 0});
+  cases.push_back({"attn p.v", false, false, 128, 64, 256, 0});
+  cases.push_back({"attn dk", true, false, 256, 64, 128, 1});
   cases.push_back({"1024^3 NN", false, false, 1024, 1024, 1024, 0});
 
   std::printf("simd target %s, OpenBLAS core %s\n", ss::simd_target(), openblas_get_corename());
