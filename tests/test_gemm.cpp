@@ -98,10 +98,11 @@ const float kBetas[] = {0.0f, 1.0f, 0.5f};
 
 TEST(Gemm, EveryTargetAndTransposeMatchesDouble) {
   // {M, N, K}: single elements, edge tiles in each dimension, odd sizes past a
-  // block of K (256) and of M (256), the model's 259 and 688.
+  // block of K (256) and of M (256), the model's 259 and 688; N = 256 and 64
+  // (tiles 2 vectors wide), 48, 259, 688 and 3100 (3 wide).
   const int shapes[][3] = {{1, 1, 1},      {3, 17, 1},   {17, 3, 259},  {259, 17, 3},
                            {8, 48, 16},    {9, 49, 257}, {1, 688, 259}, {17, 259, 688},
-                           {300, 97, 600}, {4, 3100, 5}};
+                           {300, 97, 600}, {4, 3100, 5}, {77, 256, 40}, {50, 64, 300}};
   each_target([&](const std::string& target) {
     std::mt19937 rng(7);
     int variant = 0;

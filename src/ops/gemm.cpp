@@ -1,13 +1,14 @@
 // ss::sgemm (ops/gemm.h): Goto/BLIS blocking over packed panels. For each
 // block of kKc rows of op(B) and kNc columns, op(B) is packed into panels of
-// NR = 3 vectors of columns (k-major, zero-padded); for each block of kMc rows
-// of op(A), op(A) into panels of MR rows (k-major, zero-padded). The
-// micro-kernel keeps an MR x NR tile of C in registers (MR = 8 on targets with
-// 32 vector registers, 4 on those with 16), broadcasting one element of A per
-// row and multiplying it into the 3 vectors of B with FMA. Edge tiles compute
-// in full on the padding and write only their part of C. A product of up to
-// kDotRows rows of A by a transposed B (a prefill's x W^T) runs as dot
-// products along K instead, unpacked (DotGemm).
+// NR = 2 or 3 vectors of columns (whichever pads N less; k-major,
+// zero-padded); for each block of kMc rows of op(A), op(A) into panels of MR
+// rows (k-major, zero-padded). The micro-kernel keeps an MR x NR tile of C in
+// registers (12 x 2 or 8 x 3 vectors on targets with 32 vector registers, 6 x 2
+// or 4 x 3 on those with 16), broadcasting one element of A per row and
+// multiplying it into the vectors of B with FMA. Edge tiles compute in full on
+// the padding and write only their part of C. A product of up to kDotRows
+// rows of A by a transposed B (a prefill's x W^T) runs as dot products along
+// K instead, unpacked (DotGemm).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/gemm.cpp"
 // clang-format off
@@ -57,20 +58,29 @@ HWY_BEFORE_NAMESPACE();
 namespace ss::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Rows per micro-tile: 8 x 3 accumulators fill 24 of 32 registers; with 16
-// registers, 4 x 3.
+// A micro-tile is MR rows by NV vectors: 8 x 3 or 12 x 2 (24 accumulators
+// of 32 registers); with 16 registers, 4 x 3 or 6 x 2.
 #undef SS_GEMM_ROWS
+#define SS_GEMM_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+template <int NV>
+constexpr int Mr() {
 #if HWY_MAX_BYTES >= 64 || HWY_ARCH_ARM_A64
-constexpr int kMr = 8;
-#define SS_GEMM_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+  return NV == 3 ? 8 : 12;
 #else
-constexpr int kMr = 4;
-#define SS_GEMM_ROWS(X) X(0) X(1) X(2) X(3)
+  return NV == 3 ? 4 : 6;
 #endif
+}
 
 using D = hn::ScalableTag<float>;
 
-gemm::Shape TileShape() { return {kMr, 3 * int(hn::Lanes(D()))}; }
+// The tile for N columns: 2 vectors wide where that pads N by 5% less than 3
+// (N = 256 or 64 with 16 lanes: 32-column tiles fit exactly, 48 waste 11% or 33%).
+gemm::Shape TileShape(int N) {
+  const int L = int(hn::Lanes(D()));
+  const int pad2 = (N + 2 * L - 1) / (2 * L) * 2 * L, pad3 = (N + 3 * L - 1) / (3 * L) * 3 * L;
+  if (pad2 * 20 < pad3 * 19) return {Mr<2>(), 2 * L};
+  return {Mr<3>(), 3 * L};
+}
 
 // out[i][j] = alpha * acc + beta * out (beta 0: out is not read), one vector.
 template <class V>
@@ -83,49 +93,57 @@ HWY_INLINE void Put(D d, V acc, float* out, V va, V vb, int mode) {
     hn::StoreU(hn::MulAdd(acc, va, hn::Mul(hn::LoadU(d, out), vb)), d, out);
 }
 
-// One MR x NR tile over kc steps of the packed panels ap (kc x MR) and bp
-// (kc x NR). mode: 0 overwrite (beta 0), 1 accumulate (beta 1), 2 scale by
-// beta. mr x nr is the part of the tile inside C.
+// One MR x NR tile (NR = NV vectors) over kc steps of the packed panels ap
+// (kc x MR) and bp (kc x NR). mode: 0 overwrite (beta 0), 1 accumulate (beta
+// 1), 2 scale by beta. mr x nr is the part of the tile inside C.
+template <int NV>
 HWY_NOINLINE void MicroKernel(int kc, const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bp,
                               float* c, int ldc, float alpha, float beta, int mode, int mr,
                               int nr) {
+  constexpr int MR = Mr<NV>();
   const D d;
   const size_t L = hn::Lanes(d);
-#define SS_GEMM_DECL(r) auto c##r##0 = hn::Zero(d), c##r##1 = c##r##0, c##r##2 = c##r##0;
+#define SS_GEMM_DECL(r) \
+  [[maybe_unused]] auto c##r##0 = hn::Zero(d), c##r##1 = c##r##0, c##r##2 = c##r##0;
   SS_GEMM_ROWS(SS_GEMM_DECL)
 #undef SS_GEMM_DECL
   for (int k = 0; k < kc; ++k) {
-    const auto b0 = hn::Load(d, bp), b1 = hn::Load(d, bp + L), b2 = hn::Load(d, bp + 2 * L);
-#define SS_GEMM_FMA(r)                    \
-  {                                       \
-    const auto a = hn::Set(d, ap[r]);     \
-    c##r##0 = hn::MulAdd(a, b0, c##r##0); \
-    c##r##1 = hn::MulAdd(a, b1, c##r##1); \
-    c##r##2 = hn::MulAdd(a, b2, c##r##2); \
+    const auto b0 = hn::Load(d, bp), b1 = hn::Load(d, bp + L);
+    const auto b2 = NV == 3 ? hn::Load(d, bp + 2 * L) : b0;
+#define SS_GEMM_FMA(r)                                           \
+  if constexpr (r < MR) {                                        \
+    const auto a = hn::Set(d, ap[r]);                            \
+    c##r##0 = hn::MulAdd(a, b0, c##r##0);                        \
+    c##r##1 = hn::MulAdd(a, b1, c##r##1);                        \
+    if constexpr (NV == 3) c##r##2 = hn::MulAdd(a, b2, c##r##2); \
   }
     SS_GEMM_ROWS(SS_GEMM_FMA)
 #undef SS_GEMM_FMA
-    ap += kMr;
-    bp += 3 * L;
+    ap += MR;
+    bp += NV * L;
   }
-  const int NR = int(3 * L);
+  const int NR = int(NV * L);
   const auto va = hn::Set(d, alpha), vb = hn::Set(d, beta);
-  if (mr == kMr && nr == NR) {
-#define SS_GEMM_PUT(r)                            \
-  Put(d, c##r##0, c + r * ldc, va, vb, mode);     \
-  Put(d, c##r##1, c + r * ldc + L, va, vb, mode); \
-  Put(d, c##r##2, c + r * ldc + 2 * L, va, vb, mode);
+  if (mr == MR && nr == NR) {
+#define SS_GEMM_PUT(r)                                                         \
+  if constexpr (r < MR) {                                                      \
+    Put(d, c##r##0, c + r * ldc, va, vb, mode);                                \
+    Put(d, c##r##1, c + r * ldc + L, va, vb, mode);                            \
+    if constexpr (NV == 3) Put(d, c##r##2, c + r * ldc + 2 * L, va, vb, mode); \
+  }
     SS_GEMM_ROWS(SS_GEMM_PUT)
 #undef SS_GEMM_PUT
     return;
   }
   // An edge tile: the whole tile to a buffer, then its part of C.
-  HWY_ALIGN float tile[kMr * 3 * (HWY_MAX_BYTES / sizeof(float))];
+  HWY_ALIGN float tile[MR * NV * (HWY_MAX_BYTES / sizeof(float))];
   const auto one = hn::Set(d, 1.0f);
-#define SS_GEMM_PUT(r)                             \
-  Put(d, c##r##0, tile + r * NR, one, one, 0);     \
-  Put(d, c##r##1, tile + r * NR + L, one, one, 0); \
-  Put(d, c##r##2, tile + r * NR + 2 * L, one, one, 0);
+#define SS_GEMM_PUT(r)                                                          \
+  if constexpr (r < MR) {                                                       \
+    Put(d, c##r##0, tile + r * NR, one, one, 0);                                \
+    Put(d, c##r##1, tile + r * NR + L, one, one, 0);                            \
+    if constexpr (NV == 3) Put(d, c##r##2, tile + r * NR + 2 * L, one, one, 0); \
+  }
   SS_GEMM_ROWS(SS_GEMM_PUT)
 #undef SS_GEMM_PUT
   for (int i = 0; i < mr; ++i)
@@ -137,26 +155,27 @@ HWY_NOINLINE void MicroKernel(int kc, const float* HWY_RESTRICT ap, const float*
 }
 
 // Packs rows [i0, i0 + mc) x columns [p0, p0 + kc) of op(A) into panels of
-// kMr rows, k-major, rows past M zero.
+// MR rows, k-major, rows past M zero.
+template <int MR>
 void PackA(bool trans, const float* A, int lda, int M, int i0, int mc, int p0, int kc,
            float* HWY_RESTRICT out) {
-  for (int q = 0; q < mc; q += kMr, out += ptrdiff_t(kMr) * kc) {
-    const int rows = std::min(kMr, M - (i0 + q));
-    if (trans) {  // op(A)(i, k) = A[k][i]: kMr contiguous floats per k
+  for (int q = 0; q < mc; q += MR, out += ptrdiff_t(MR) * kc) {
+    const int rows = std::min(MR, M - (i0 + q));
+    if (trans) {  // op(A)(i, k) = A[k][i]: MR contiguous floats per k
       for (int k = 0; k < kc; ++k) {
         const float* src = A + ptrdiff_t(p0 + k) * lda + i0 + q;
-        float* dst = out + k * kMr;
+        float* dst = out + k * MR;
         for (int r = 0; r < rows; ++r) dst[r] = src[r];
-        for (int r = rows; r < kMr; ++r) dst[r] = 0;
+        for (int r = rows; r < MR; ++r) dst[r] = 0;
       }
     } else {
-      for (int r = 0; r < kMr; ++r) {
+      for (int r = 0; r < MR; ++r) {
         if (r >= rows) {
-          for (int k = 0; k < kc; ++k) out[k * kMr + r] = 0;
+          for (int k = 0; k < kc; ++k) out[k * MR + r] = 0;
           continue;
         }
         const float* src = A + ptrdiff_t(i0 + q + r) * lda + p0;
-        for (int k = 0; k < kc; ++k) out[k * kMr + r] = src[k];
+        for (int k = 0; k < kc; ++k) out[k * MR + r] = src[k];
       }
     }
   }
@@ -249,14 +268,15 @@ void DotGemm(int M, int N, int K, float alpha, const float* A, int lda, const fl
               std::min(kDc, N - j), C + ptrdiff_t(i) * ldc + j, ldc, alpha, beta);
 }
 
-// The whole product on the calling thread (alpha != 0, K > 0); dots: by
-// DotGemm (only NoTrans x Trans).
-void GemmSerial(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
-                const float* B, int ldb, float beta, float* C, int ldc, bool dots) {
-  if (dots) return DotGemm(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  const int NR = TileShape().nr;
+// The whole product on the calling thread (alpha != 0, K > 0), packed with
+// tiles of NV vectors.
+template <int NV>
+void GemmPacked(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
+                const float* B, int ldb, float beta, float* C, int ldc) {
+  constexpr int MR = Mr<NV>();
+  const int NR = NV * int(hn::Lanes(D()));
   const int nc_max = std::min(gemm::kNc / NR * NR, (N + NR - 1) / NR * NR);
-  const int mc_max = std::min(gemm::kMc, (M + kMr - 1) / kMr * kMr);
+  const int mc_max = std::min(gemm::kMc / MR * MR, (M + MR - 1) / MR * MR);
   const int kc_max = std::min(gemm::kKc, K);
   float* bp = gemm::scratch(1, size_t(nc_max) * kc_max);
   float* ap = gemm::scratch(0, size_t(mc_max) * kc_max);
@@ -270,17 +290,28 @@ void GemmSerial(bool ta, bool tb, int M, int N, int K, float alpha, const float*
       PackB(tb, B, ldb, N, j0, nc_pad, p0, kc, NR, bp);
       for (int i0 = 0; i0 < M; i0 += mc_max) {
         const int mc = std::min(mc_max, M - i0);
-        const int mc_pad = (mc + kMr - 1) / kMr * kMr;
-        PackA(ta, A, lda, M, i0, mc_pad, p0, kc, ap);
+        const int mc_pad = (mc + MR - 1) / MR * MR;
+        PackA<MR>(ta, A, lda, M, i0, mc_pad, p0, kc, ap);
         for (int jr = 0; jr < nc; jr += NR) {
           const float* bpanel = bp + ptrdiff_t(jr) * kc;
-          for (int ir = 0; ir < mc; ir += kMr)
-            MicroKernel(kc, ap + ptrdiff_t(ir) * kc, bpanel, C + ptrdiff_t(i0 + ir) * ldc + j0 + jr,
-                        ldc, alpha, b_eff, mode, std::min(kMr, mc - ir), std::min(NR, nc - jr));
+          for (int ir = 0; ir < mc; ir += MR)
+            MicroKernel<NV>(kc, ap + ptrdiff_t(ir) * kc, bpanel,
+                            C + ptrdiff_t(i0 + ir) * ldc + j0 + jr, ldc, alpha, b_eff, mode,
+                            std::min(MR, mc - ir), std::min(NR, nc - jr));
         }
       }
     }
   }
+}
+
+// The whole product on the calling thread (alpha != 0, K > 0): by DotGemm
+// when dots (only NoTrans x Trans), else packed with tiles nr columns wide.
+void GemmSerial(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
+                const float* B, int ldb, float beta, float* C, int ldc, bool dots, int nr) {
+  if (dots) return DotGemm(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (nr == 2 * int(hn::Lanes(D())))
+    return GemmPacked<2>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  GemmPacked<3>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace ss::HWY_NAMESPACE
@@ -316,7 +347,7 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
     }
     return;
   }
-  const gemm::Shape sh = HWY_DYNAMIC_DISPATCH(TileShape)();
+  const gemm::Shape sh = HWY_DYNAMIC_DISPATCH(TileShape)(N);
   const int tiles_m = (M + sh.mr - 1) / sh.mr, tiles_n = (N + sh.nr - 1) / sh.nr;
   // Few rows times a transposed B: dot products, split over N.
   const bool dots = !trans_a && trans_b && M <= kDotRows;
@@ -327,7 +358,7 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
     threads = std::min(omp_get_max_threads(), tiles);
   if (threads <= 1) {
     HWY_DYNAMIC_DISPATCH(GemmSerial)
-    (trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, dots);
+    (trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, dots, sh.nr);
     return;
   }
   // Thread t takes a contiguous run of whole tiles of M (or N).
@@ -341,12 +372,12 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
       const float* a = trans_a ? A + m0 : A + ptrdiff_t(m0) * lda;
       HWY_DYNAMIC_DISPATCH(GemmSerial)
       (trans_a, trans_b, m1 - m0, N, K, alpha, a, lda, B, ldb, beta, C + ptrdiff_t(m0) * ldc, ldc,
-       dots);
+       dots, sh.nr);
     } else {
       const int n0 = t0 * sh.nr, n1 = std::min(N, t1 * sh.nr);
       const float* b = trans_b ? B + ptrdiff_t(n0) * ldb : B + n0;
       HWY_DYNAMIC_DISPATCH(GemmSerial)
-      (trans_a, trans_b, M, n1 - n0, K, alpha, A, lda, b, ldb, beta, C + n0, ldc, dots);
+      (trans_a, trans_b, M, n1 - n0, K, alpha, A, lda, b, ldb, beta, C + n0, ldc, dots, sh.nr);
     }
   }
 }
