@@ -277,7 +277,7 @@ void train_section(const Options& o) {
       "\n== train: 4 layers, dim 256, ctx 256, SwiGLU 688, byte vocab, batch 8 (%lld "
       "parameters, %.2f GFLOP a step) ==\n",
       static_cast<long long>(params), flop / 1e9);
-  std::printf("%8s %12s %12s %10s %12s %10s %10s\n", "threads", "sgemm GF/s", "OpenBLAS GF/s",
+  std::printf("%8s %12s %14s %10s %12s %10s %10s\n", "threads", "sgemm GF/s", "OpenBLAS GF/s",
               "tok/s", "train GF/s", "%sgemm", "ms/step");
   double tok_s_1 = 0;
   const int max_threads = o.threads > 0 ? o.threads : omp_get_num_procs();
@@ -298,7 +298,7 @@ void train_section(const Options& o) {
     }
     const double tok_s = tokens / best;
     if (threads == 1) tok_s_1 = tok_s;
-    std::printf("%8d %12.1f %12.1f %10.0f %12.1f %9.1f%% %10.1f\n", threads, peak / 1e9,
+    std::printf("%8d %12.1f %14.1f %10.0f %12.1f %9.1f%% %10.1f\n", threads, peak / 1e9,
                 openblas / 1e9, tok_s, flop / best / 1e9, 100 * flop / best / peak, 1e3 * best);
     if (threads > 1) std::printf("%d threads over 1: %.2fx\n", threads, tok_s / tok_s_1);
   }

@@ -107,11 +107,11 @@ def bench_train(bench, threads, quick):
 def check_bench_model(heading, n_params):
     """The bench's heading describes the model this script builds."""
     m = re.search(r"(\d+) layers, dim (\d+), ctx (\d+), SwiGLU (\d+), byte vocab, batch (\d+) "
-                  r"\(([\d.]+)M parameters", heading)
+                  r"\((\d+) parameters", heading)
     if not m or tuple(map(int, m.groups()[:5])) != (LAYERS, DIM, CTX, HIDDEN, BATCH):
         fail(f"the bench trains another model than this script: {heading!r}")
-    if abs(float(m[6]) * 1e6 - n_params) > 5e3:
-        print(f"note: the bench heading says {m[6]}M parameters; the model has {n_params:,}")
+    if int(m[6]) != n_params:
+        fail(f"the bench's model has {int(m[6]):,} parameters, this script's {n_params:,}")
 
 
 def linked_openblas(binary):

@@ -1,12 +1,14 @@
 // CPU kernels: GEMV through each weight type's dot product (src/quant/),
 // attention, norms, RoPE and activations (ops/simd.h), all dispatched per
-// SIMD target at run time; our own sgemm (ops/gemm.h) for batched rows, the
-// gradients and attention tiles; OpenMP across output rows and heads.
+// SIMD target at run time; GEMM (ours on AVX-512, else OpenBLAS) for batched
+// rows, the gradients and attention tiles; OpenMP across output rows and heads.
+#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -16,6 +18,20 @@
 
 namespace ss {
 namespace {
+
+// Row-major C = alpha op(A) op(B) + beta C. Our sgemm (ops/gemm.h) on
+// AVX-512, where it runs 1.6-1.9x the OpenBLAS we link (this machine pins
+// OpenBLAS to its AVX2 kernels); OpenBLAS elsewhere, where ours is no faster.
+void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
+          const float* B, int ldb, float beta, float* C, int ldc) {
+  static const bool ours = std::string_view(simd_target()).starts_with("AVX3");
+  if (ours) {
+    sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
 
 // Work below this many multiply-adds runs on one thread: fork/join would cost
 // more, and far more when another process holds the other cores.
@@ -178,8 +194,8 @@ void attend_tile(const AttentionRow* rows, const std::vector<int>& lo, const std
     for (int r = 0; r < sh.m; ++r)
       std::memcpy(w.q.data() + (size_t(h - sh.h0) * sh.m + r) * hd, rows[t.r0 + r].q_win + h * hd,
                   sizeof(float) * hd);
-  sgemm(false, true, sh.M, sh.N, hd, attn_scale(ap), w.q.data(), hd, kv.k + at, hd, 0.0f,
-        w.s.data(), sh.ld);
+  gemm(false, true, sh.M, sh.N, hd, attn_scale(ap), w.q.data(), hd, kv.k + at, hd, 0.0f, w.s.data(),
+       sh.ld);
   for (int i = 0; i < sh.M; ++i) {
     const int h = sh.h0 + i / sh.m, r = t.r0 + i % sh.m;
     const int from = lo[size_t(r)] - t.lo, n = hi[size_t(r)] - lo[size_t(r)];
@@ -190,7 +206,7 @@ void attend_tile(const AttentionRow* rows, const std::vector<int>& lo, const std
     w.kb[size_t(i)] = len > n ? x[from + n] : 0.0f;
     mask_outside(x, sh.ld, from, n);
   }
-  sgemm(false, false, sh.M, hd, sh.N, 1.0f, w.s.data(), sh.ld, kv.v + at, hd, 0.0f, w.o.data(), hd);
+  gemm(false, false, sh.M, hd, sh.N, 1.0f, w.s.data(), sh.ld, kv.v + at, hd, 0.0f, w.o.data(), hd);
   for (int i = 0; i < sh.M; ++i) {
     const int h = sh.h0 + i / sh.m, r = t.r0 + i % sh.m;
     float* out = rows[r].out + h * hd;
@@ -222,9 +238,9 @@ void attend_tile_backward(const AttentionGradRow* rows, const std::vector<int>& 
       std::memcpy(w.dout.data() + i * hd, rows[t.r0 + r].dout + h * hd, sizeof(float) * hd);
     }
   // S = scale Q K^T, P = op(S) row by row; dP = dO V^T.
-  sgemm(false, true, sh.M, sh.N, hd, scale, w.q.data(), hd, kv.k + at, hd, 0.0f, w.s.data(), sh.ld);
-  sgemm(false, true, sh.M, sh.N, hd, 1.0f, w.dout.data(), hd, kv.v + at, hd, 0.0f, w.dp.data(),
-        sh.ld);
+  gemm(false, true, sh.M, sh.N, hd, scale, w.q.data(), hd, kv.k + at, hd, 0.0f, w.s.data(), sh.ld);
+  gemm(false, true, sh.M, sh.N, hd, 1.0f, w.dout.data(), hd, kv.v + at, hd, 0.0f, w.dp.data(),
+       sh.ld);
   for (int i = 0; i < sh.M; ++i) {
     const int h = sh.h0 + i / sh.m, r = t.r0 + i % sh.m;
     const int from = lo[size_t(r)] - t.lo, n = hi[size_t(r)] - lo[size_t(r)];
@@ -252,11 +268,10 @@ void attend_tile_backward(const AttentionGradRow* rows, const std::vector<int>& 
     }
   }
   // dQ = scale dS K; dK += scale dS^T Q; dV += P^T dO.
-  sgemm(false, false, sh.M, hd, sh.N, scale, w.s.data(), sh.ld, kv.k + at, hd, 0.0f, w.o.data(),
-        hd);
-  sgemm(true, false, sh.N, hd, sh.M, scale, w.s.data(), sh.ld, w.q.data(), hd, 1.0f, g.dk + at, hd);
-  sgemm(true, false, sh.N, hd, sh.M, 1.0f, w.p.data(), sh.ld, w.dout.data(), hd, 1.0f, g.dv + at,
-        hd);
+  gemm(false, false, sh.M, hd, sh.N, scale, w.s.data(), sh.ld, kv.k + at, hd, 0.0f, w.o.data(), hd);
+  gemm(true, false, sh.N, hd, sh.M, scale, w.s.data(), sh.ld, w.q.data(), hd, 1.0f, g.dk + at, hd);
+  gemm(true, false, sh.N, hd, sh.M, 1.0f, w.p.data(), sh.ld, w.dout.data(), hd, 1.0f, g.dv + at,
+       hd);
   for (int i = 0; i < sh.M; ++i) {
     const int h = sh.h0 + i / sh.m, r = t.r0 + i % sh.m;
     float* dq = rows[r].dq + h * hd;
@@ -300,8 +315,8 @@ class CpuBackend final : public Backend {
       return;
     }
     if (w.dtype == DType::F32) {
-      sgemm(false, true, T, int(out), int(in), 1.0f, x, int(in), static_cast<const float*>(w.data),
-            int(in), 0.0f, y, int(out));
+      gemm(false, true, T, int(out), int(in), 1.0f, x, int(in), static_cast<const float*>(w.data),
+           int(in), 0.0f, y, int(out));
       return;
     }
     // Other types: tiles of rows widened into a fixed scratch feed sgemm, so a
@@ -312,8 +327,8 @@ class CpuBackend final : public Backend {
       const int64_t rows = std::min(tile, out - r0);
 #pragma omp parallel for schedule(static) if (rows * in >= kParallelWork)
       for (int64_t r = 0; r < rows; ++r) dequantize_row(w, r0 + r, tile_.data() + r * in);
-      sgemm(false, true, T, int(rows), int(in), 1.0f, x, int(in), tile_.data(), int(in), 0.0f,
-            y + r0, int(out));
+      gemm(false, true, T, int(rows), int(in), 1.0f, x, int(in), tile_.data(), int(in), 0.0f,
+           y + r0, int(out));
     }
   }
 
@@ -382,9 +397,8 @@ class CpuBackend final : public Backend {
     check(w.dtype == DType::F32, "training needs f32 weights, not ", dtype_name(w.dtype));
     const int out = int(w.rows()), in = int(w.cols());
     const float* wf = static_cast<const float*>(w.data);
-    if (dx)
-      sgemm(false, false, T, in, out, 1.0f, dy, out, wf, in, accumulate ? 1.0f : 0.0f, dx, in);
-    sgemm(true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, dw, in);
+    if (dx) gemm(false, false, T, in, out, 1.0f, dy, out, wf, in, accumulate ? 1.0f : 0.0f, dx, in);
+    gemm(true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, dw, in);
   }
 
   void norm_backward(NormKind kind, const float* x, const float* g, const float* dy, float* dx,
