@@ -15,6 +15,22 @@ using namespace ss;
 
 namespace {
 
+// One Backend::attention_backward call over all rows into fresh sums: dK
+// (k floats), dV (v), dsink (H), the kv-bias slot's dk and dv (kb each),
+// then the rows' dq as they left it.
+std::vector<std::vector<float>> backward_sums(Backend& be,
+                                              const std::vector<AttentionGradRow>& rows,
+                                              const AttentionParams& p, size_t k, size_t v, int H,
+                                              size_t kb, const std::vector<float>& dq) {
+  std::vector<std::vector<float>> r = {std::vector<float>(k), std::vector<float>(v),
+                                       std::vector<float>(H), std::vector<float>(kb),
+                                       std::vector<float>(kb)};
+  be.attention_backward(rows.data(), int(rows.size()), p, r[0].data(), r[1].data(), r[2].data(),
+                        r[3].data(), r[4].data());
+  r.push_back(dq);
+  return r;
+}
+
 struct Weights {
   Tensor t;
   std::vector<float> values;  // what the stored weights decode to
@@ -246,13 +262,7 @@ TEST(Kernels, BatchedAttentionRowsMatchOneRowCalls) {
                        dK1.data(), dV1.data(), ds1.data(), dkk1.data(), dkv1.data(), scratch.data(),
                        scratch.data() + T + 1, scratch.data() + 2 * (T + 1));
   auto batched = [&] {
-    std::vector<std::vector<float>> r = {std::vector<float>(K.size()), std::vector<float>(V.size()),
-                                         std::vector<float>(H), std::vector<float>(kb_k.size()),
-                                         std::vector<float>(kb_v.size())};
-    be->attention_backward(grad_rows.data(), T, p, r[0].data(), r[1].data(), r[2].data(),
-                           r[3].data(), r[4].data());
-    r.push_back(dq);
-    return r;
+    return backward_sums(*be, grad_rows, p, K.size(), V.size(), H, kb_k.size(), dq);
   };
   const auto a = batched(), b = batched();
   omp_set_num_threads(threads);
@@ -376,13 +386,7 @@ TEST_P(TiledAttention, MatchesPerRowAndDouble) {
                            dkv_row.data());
   }
   auto tiled_backward = [&] {
-    std::vector<std::vector<float>> r = {std::vector<float>(K.size()), std::vector<float>(V.size()),
-                                         std::vector<float>(H), std::vector<float>(kb_k.size()),
-                                         std::vector<float>(kb_v.size())};
-    be->attention_backward(grad_rows.data(), T, p, r[0].data(), r[1].data(), r[2].data(),
-                           r[3].data(), r[4].data());
-    r.push_back(dq);
-    return r;
+    return backward_sums(*be, grad_rows, p, K.size(), V.size(), H, kb_k.size(), dq);
   };
   const auto a = tiled_backward(), b = tiled_backward();
   omp_set_num_threads(threads);
