@@ -111,6 +111,9 @@ TEST(Analysis, AnalyticAttentionGivesExactAlphaAndSink) {
           EXPECT_NEAR(sm.alpha(l, h, k), m.alpha(k, T, bos, l == Analytic::kUniformLayer), 1e-6)
               << "bos " << bos << " layer " << l << " head " << h << " k " << k;
       EXPECT_NEAR(sm.alpha_uniform(k), m.alpha(k, T, false, true), 1e-12);
+      // One sink layer and one uniform layer, alike in every head.
+      EXPECT_NEAR(sm.alpha_mean(k), (m.alpha(k, T, bos, false) + m.alpha(k, T, bos, true)) / 2,
+                  1e-6);
       // Half the (layer, head) pairs have alpha_1 > 0.3 when BOS leads.
       EXPECT_EQ(sm.sink(k), k == 1 && bos ? 50.0 : 0.0) << k;
       EXPECT_EQ(sm.sink_uniform(k), 0.0);

@@ -261,6 +261,12 @@ TEST(Train, LossFallsAndCheckpointWorksInEveryCommand) {
   EXPECT_GT(loss_of(log.front()), 5.0);  // about log(259) at the start
   EXPECT_LT(loss_of(log.back()), 3.4);   // byte-level TinyStories after 60 steps
   EXPECT_NE(sstest::slurp(out + "/log.jsonl").find("\"sink\":["), std::string::npos);
+  // Uniform attention over 32 tokens puts (1/32) sum_i 1/i on the first.
+  double uniform = 0;
+  for (int i = 1; i <= 32; ++i) uniform += 1.0 / i / 32;
+  const std::string last = lines(sstest::slurp(out + "/log.jsonl")).back();
+  EXPECT_NEAR(std::stod(last.substr(last.find("\"alpha1_uniform\":") + 17)), uniform, 1e-9);
+  EXPECT_GT(std::stod(last.substr(last.find("\"alpha1\":") + 9)), 0.0);
   const std::string m = out + "/latest";
   r = sstest::run_cli("generate -m " + m + " -p 'Once upon' -n 20 --seed 1");
   EXPECT_EQ(r.status, 0) << r.err;

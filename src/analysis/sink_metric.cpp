@@ -128,6 +128,13 @@ double SinkMetric::over(LayerSet set, F f) const {
   return n ? s / n : std::numeric_limits<double>::quiet_NaN();
 }
 
+double SinkMetric::alpha_mean(int k, LayerSet set) const {
+  return over(set, [&](int l) {
+    double s = 0;
+    for (int h = 0; h < H_; ++h) s += alpha(l, h, k);
+    return s / H_;
+  });
+}
 double SinkMetric::alpha_uniform(int k, LayerSet set) const {
   return over(set, [&](int l) { return alpha_u_[size_t(l) * o_.max_k + k - 1] / n_; });
 }

@@ -66,6 +66,7 @@ class SinkMetric {
   // k counts from 1. Means over samples (and, for the uniform baselines and
   // Sink_k, over the layers of the set):
   double alpha(int l, int h, int k) const;
+  double alpha_mean(int k, LayerSet set = LayerSet::All) const;  // over the set's heads
   double alpha_uniform(int k, LayerSet set = LayerSet::All) const;
   // Fraction of samples with alpha_k^{l,h} > eps.
   double above(int l, int h, int k) const;

@@ -260,6 +260,9 @@ void run(TrainOptions& o, CLI::App* cmd) {
     for (int k = 1; k <= o.sink_k; ++k) sinks.push_back(sm.sink(k));
     line["sink"] = sinks;
     line["sink_eps"] = o.sink_eps;
+    // The mean weight on the first token, and that of uniform attention.
+    line["alpha1"] = sm.alpha_mean(1);
+    line["alpha1_uniform"] = sm.alpha_uniform(1);
     log << line.dump() << "\n" << std::flush;
     return line;
   };
