@@ -1323,7 +1323,8 @@ TEST(FamiliesSinkstream, NamedSwitchesParseOrListTheNames) {
   const std::pair<const char*, const char*> fields[] = {
       {"norm", "rmsnorm, layernorm"},
       {"hidden_act", "silu, gelu, gelu_tanh, relu"},
-      {"position", "rope, alibi, learned, none"}};
+      {"position", "rope, alibi, learned, none"},
+      {"attn_op", "softmax, softmax1, sigmoid, sigmoid_norm, elu1, elu1_norm"}};
   for (const auto& [key, names] : fields) {
     json j = json::parse(sinkstream_config_json(c));
     j[key] = "nope";
@@ -1335,8 +1336,10 @@ TEST(FamiliesSinkstream, NamedSwitchesParseOrListTheNames) {
   j["norm"] = "layernorm";
   j["hidden_act"] = "gelu_tanh";
   j["position"] = "none";
+  j["attn_op"] = "elu1_norm";
   sstest::spit(path, j.dump());
   const ModelConfig got = parse_hf_config(path);
+  EXPECT_EQ(got.attn_op, AttnOp::Elu1Norm);
   EXPECT_EQ(got.norm, NormKind::LayerNorm);
   EXPECT_EQ(got.act, Activation::GELUTanh);
   EXPECT_EQ(got.position, PositionKind::None);

@@ -67,7 +67,7 @@ ModelConfig model_config(const TrainOptions& o, int vocab, int bos, int eos, int
   c.head_dim = o.dim / o.heads;
   c.vocab_size = vocab;
   c.max_seq_len = o.ctx;
-  c.attn_op = parse_attn_op(o.attn_op);
+  c.attn_op = AttnOp(name_index(o.attn_op, kAttnOpNames, "--attn-op"));
   c.attn_logn_bias = o.logn_bias;
   c.attn_gate = o.attn_gate;
   c.kv_bias = o.kv_bias;

@@ -322,11 +322,7 @@ void sinkstream(const Fields& f, const std::string& path, ModelConfig& c) {
   c.position = PositionKind(f.get_name("position", kPositionNames, "rope"));
   c.rope_theta = f.get_number("rope_theta", 10000.0);
   c.alibi_bias_max = float(f.get_number("alibi_bias_max", 8));
-  try {
-    c.attn_op = parse_attn_op(f.get_string("attn_op", "softmax"));
-  } catch (const Error& e) {
-    fail(path, ": field attn_op: ", e.what());
-  }
+  c.attn_op = AttnOp(f.get_name("attn_op", kAttnOpNames, "softmax"));
   c.attn_logn_bias = f.get_bool("attn_logn_bias", false);
   c.attn_gate = f.get_bool("attn_gate", false);
   c.kv_bias = f.get_bool("kv_bias", false);

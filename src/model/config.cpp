@@ -4,30 +4,7 @@
 
 namespace ss {
 
-namespace {
-constexpr std::pair<AttnOp, const char*> kAttnOps[] = {
-    {AttnOp::Softmax, "softmax"}, {AttnOp::Softmax1, "softmax1"},
-    {AttnOp::Sigmoid, "sigmoid"}, {AttnOp::SigmoidNorm, "sigmoid_norm"},
-    {AttnOp::Elu1, "elu1"},       {AttnOp::Elu1Norm, "elu1_norm"},
-};
-}  // namespace
-
 bool normalises(AttnOp op) { return op != AttnOp::Sigmoid && op != AttnOp::Elu1; }
-
-const char* attn_op_name(AttnOp op) {
-  for (auto [o, name] : kAttnOps)
-    if (o == op) return name;
-  return "?";
-}
-
-AttnOp parse_attn_op(const std::string& name) {
-  std::string all;
-  for (auto [o, n] : kAttnOps) {
-    if (name == n) return o;
-    all += (all.empty() ? "" : ", ") + std::string(n);
-  }
-  fail("unknown attention op '", name, "' (supported: ", all, ")");
-}
 
 int sliding_window_pattern_of(const std::vector<bool>& local) {
   const int n = int(local.size());

@@ -34,12 +34,14 @@ enum class AttnOp {
   Elu1Norm,     // (elu(s) + 1) / sum (elu(s) + 1)
 };
 bool normalises(AttnOp op);
-const char* attn_op_name(AttnOp op);
-AttnOp parse_attn_op(const std::string& name);  // one-line ss::Error listing the ops
 enum class Activation { SiLU, GELU, GELUTanh, ReLU };
 
-// The names of NormKind, Activation and PositionKind values in config files
-// and messages, each list in enum order.
+// The names of AttnOp, NormKind, Activation and PositionKind values in config
+// files, options and messages, each list in enum order (core/names.h looks
+// them up).
+inline constexpr const char* kAttnOpNames[] = {"softmax",      "softmax1", "sigmoid",
+                                               "sigmoid_norm", "elu1",     "elu1_norm"};
+inline const char* attn_op_name(AttnOp op) { return kAttnOpNames[int(op)]; }
 inline constexpr const char* kNormNames[] = {"rmsnorm", "layernorm"};
 inline constexpr const char* kActivationNames[] = {"silu", "gelu", "gelu_tanh", "relu"};
 inline constexpr const char* kPositionNames[] = {"rope", "alibi", "learned", "none"};
