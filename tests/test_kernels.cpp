@@ -15,6 +15,13 @@ using namespace ss;
 
 namespace {
 
+std::vector<float> normal_floats(std::mt19937& rng, size_t n) {
+  std::normal_distribution<float> g;
+  std::vector<float> v(n);
+  for (float& x : v) x = g(rng);
+  return v;
+}
+
 // One Backend::attention_backward call over all rows into fresh sums: dK
 // (k floats), dV (v), dsink (H), the kv-bias slot's dk and dv (kb each),
 // then the rows' dq as they left it.
@@ -217,12 +224,7 @@ TEST(Kernels, Activations) {
 TEST(Kernels, BatchedAttentionRowsMatchOneRowCalls) {
   const int T = 96, H = 4, Hkv = 2, hd = 16;
   std::mt19937 rng(5);
-  std::normal_distribution<float> g;
-  auto randn = [&](size_t n) {
-    std::vector<float> v(n);
-    for (float& x : v) x = g(rng);
-    return v;
-  };
+  auto randn = [&](size_t n) { return normal_floats(rng, n); };
   const std::vector<float> K = randn(size_t(Hkv) * T * hd), V = randn(K.size()),
                            q = randn(size_t(T) * H * hd), dout = randn(q.size()), sinks = randn(H),
                            kb_k = randn(size_t(Hkv) * hd), kb_v = randn(kb_k.size());
@@ -311,12 +313,7 @@ TEST_P(TiledAttention, MatchesPerRowAndDouble) {
   // 70 rows: two full tiles of 32 and a short one (35 + 35 for two samples).
   const int T = 70, H = tc.H, Hkv = tc.Hkv, hd = 16, qd = H * hd, window = 9, prefix = 20;
   std::mt19937 rng(7);
-  std::normal_distribution<float> g;
-  auto randn = [&](size_t n) {
-    std::vector<float> v(n);
-    for (float& x : v) x = g(rng);
-    return v;
-  };
+  auto randn = [&](size_t n) { return normal_floats(rng, n); };
   // Two samples' caches side by side (TwoSamples uses the second for rows T/2..).
   const size_t kv_size = size_t(Hkv) * T * hd;
   const std::vector<float> K = randn(2 * kv_size), V = randn(K.size()), q = randn(size_t(T) * qd),
