@@ -172,3 +172,37 @@ TEST(Recompute, EqualsFreshPassOverTheWindow) {
 }
 
 }  // namespace
+
+// Batched serving: sessions at different positions of their own sink caches
+// (one evicting, one still filling, one given a 3-token chunk) in one forward
+// call give each session the logits it gets alone.
+TEST(SinkCache, BatchedSessionsEqualOneAtATime) {
+  const ss::ModelConfig c = sstest::tiny_config(2, 4, 2);
+  auto model = std::make_shared<const Model>(ss::random_llama(c, 29));
+  auto be = make_cpu_backend();
+  const CachePolicy policy = CachePolicy::make("sinks", 2, 6);
+  const auto tokens = random_tokens(40, c.vocab_size, 3);
+  const int seen[] = {25, 4, 11}, fed[] = {1, 1, 3};
+  std::vector<KvCache> alone, batched;
+  Workspace ws(c, 8);
+  std::vector<float> logits(size_t(c.vocab_size));
+  for (int s = 0; s < 3; ++s) {  // the sessions' history, one token at a time
+    alone.push_back(make_cache(c, policy));
+    for (int t = 0; t < seen[s]; ++t)
+      model->forward(*be, ws, alone.back(), &tokens[size_t(s + t)], 1, nullptr, false);
+    batched.push_back(alone.back());
+  }
+  std::vector<Sequence> seqs;
+  for (int s = 0; s < 3; ++s)
+    seqs.push_back({&batched[size_t(s)], &tokens[size_t(s + seen[s])], fed[s]});
+  std::vector<float> got(3 * size_t(c.vocab_size));
+  model->forward(*be, ws, seqs, got.data(), false);
+  for (int s = 0; s < 3; ++s) {
+    model->forward(*be, ws, alone[size_t(s)], &tokens[size_t(s + seen[s])], fed[s], logits.data(),
+                   false);
+    for (int v = 0; v < c.vocab_size; ++v)
+      ASSERT_NEAR(got[size_t(s) * c.vocab_size + v], logits[size_t(v)], 1e-5)
+          << "session " << s << " token " << v;
+    EXPECT_EQ(batched[size_t(s)].n_seen(), alone[size_t(s)].n_seen());
+  }
+}
