@@ -11,6 +11,7 @@
 
 #include "ops/simd.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "ops/kernels.h"
@@ -72,8 +73,9 @@ void Axpy(float a, const float* x, float* y, int n) {
   Steps(n, f);
 }
 
-// x[i] = f(x[i]) over n floats, full vectors then one masked vector;
-// returns the sum of the results.
+// x[i] = f(x[i]) over n floats, full vectors then the rest through a
+// full-vector buffer (Highway 1.0.3's MaskedLoad and BlendedStore read and
+// write a whole vector below AVX-512); returns the sum of the results.
 template <class D, class F>
 HWY_INLINE float MapSum(D d, float* x, int n, F f) {
   const int L = int(hn::Lanes(d));
@@ -85,9 +87,12 @@ HWY_INLINE float MapSum(D d, float* x, int n, F f) {
     sum = hn::Add(sum, y);
   }
   if (i < n) {
+    HWY_ALIGN float tail[hn::MaxLanes(d)] = {};
+    std::copy(x + i, x + n, tail);
     const auto m = hn::FirstN(d, size_t(n - i));
-    const auto y = hn::IfThenElseZero(m, f(hn::MaskedLoad(m, d, x + i)));
-    hn::BlendedStore(y, m, d, x + i);
+    const auto y = hn::IfThenElseZero(m, f(hn::Load(d, tail)));
+    hn::Store(y, d, tail);
+    std::copy(tail, tail + (n - i), x + i);
     sum = hn::Add(sum, y);
   }
   return hn::GetLane(hn::SumOfLanes(d, sum));
@@ -99,10 +104,7 @@ HWY_INLINE float MaxOver(D d, const float* x, int n) {
   auto mx = hn::Set(d, -INFINITY);
   int i = 0;
   for (; i + L <= n; i += L) mx = hn::Max(mx, hn::LoadU(d, x + i));
-  if (i < n) {
-    const auto m = hn::FirstN(d, size_t(n - i));
-    mx = hn::Max(mx, hn::IfThenElse(m, hn::MaskedLoad(m, d, x + i), hn::Set(d, -INFINITY)));
-  }
+  for (; i < n; ++i) mx = hn::Max(mx, hn::Set(d, x[i]));
   return hn::GetLane(hn::MaxOfLanes(d, mx));
 }
 
