@@ -458,6 +458,30 @@ TEST(Simd, HalfConversionsAreExactAndRoundToNearestEven) {
   EXPECT_EQ(ss::f32_to_f16(std::nanf("")) & 0x7e00, 0x7e00);  // a quiet NaN
 }
 
+#if HWY_ARCH_X86
+// The AVX3_DL target runs on every CPU with AVX-512 VNNI, but Highway 1.0.3
+// compiles it with AVX-VNNI too, whose VEX-encoded vpdpbusd Ice Lake and Zen 4
+// lack (SIGILL in the Q8_0 dot there). quant/kernels-inl.h switches it off;
+// this finds any VEX-encoded VNNI instruction left in the CLI.
+TEST(Simd, NoTargetUsesAvxVnniItsCpuCheckDoesNotRequire) {
+  const std::string cmd = std::string("objdump -d --no-show-raw-insn '") + CLI_BIN + "'";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char line[512];
+  size_t lines = 0, vex_vnni = 0;
+  std::string first;
+  while (std::fgets(line, sizeof line, p)) {
+    ++lines;
+    if (std::strstr(line, "{vex} vpdp")) {
+      if (vex_vnni++ == 0) first = line;
+    }
+  }
+  ASSERT_EQ(pclose(p), 0) << cmd;
+  EXPECT_GT(lines, 10000u);  // objdump read the binary
+  EXPECT_EQ(vex_vnni, 0u) << first;
+}
+#endif
+
 TEST(Simd, TheCliRunsOnALimitedTargetAndRefusesAnUnknownOne) {
   const std::string args = "generate -n 24 --temperature 0 -p 'Once upon a time'";
   const auto best = sstest::run_cli(args);

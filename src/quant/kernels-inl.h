@@ -29,13 +29,16 @@
 #endif
 
 // HWY_BEFORE_NAMESPACE plus AVX-512 VNNI, which Highway 1.0.3's AVX3_DL
-// target string lacks (its CPU check requires it). Every quantised kernel
-// region opens with it, so that its functions inline into each other.
+// target string lacks (its CPU check requires it), and minus AVX-VNNI, which
+// the string has but the check does not require: with it GCC encodes 256-bit
+// vpdpbusd as VEX, an illegal instruction on Ice Lake and Zen 4. Every
+// quantised kernel region opens with it, so that its functions inline into
+// each other.
 #undef SS_QUANT_BEFORE_NAMESPACE
 #if HWY_TARGET == HWY_AVX3_DL
 #define SS_QUANT_BEFORE_NAMESPACE() \
   HWY_BEFORE_NAMESPACE();           \
-  _Pragma("GCC target(\"avx512vnni\")") static_assert(true, "")
+  _Pragma("GCC target(\"avx512vnni,no-avxvnni\")") static_assert(true, "")
 #else
 #define SS_QUANT_BEFORE_NAMESPACE() HWY_BEFORE_NAMESPACE()
 #endif
