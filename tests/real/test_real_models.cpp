@@ -113,12 +113,12 @@ TEST(RealModels, SmolLM2LogitsMatchExactReferenceAndLlamaCpp) {
   against_references(sstest::kSmolLM2, "SmolLM2", "smollm2_austen512", 512);
 }
 
-// 64 greedy tokens after a fixed prompt, fed llama.cpp's tokens, until the
-// runs part. Greedy decoding amplifies any difference at a near-tie, and
+// 64 greedy tokens after a fixed prompt, fed the reference's tokens, until
+// the runs part. Greedy decoding amplifies any difference at a near-tie, and
 // llama.cpp's 8-bit activations move logits by about 0.1 (above), so where
-// they part llama.cpp's token must be within kTie of our best. Returns how
-// many tokens agree.
-size_t greedy_against_llamacpp(const char* model_file, const nlohmann::json& ref,
+// they part the reference's token must be within kTie of our best. Returns
+// how many tokens agree.
+size_t greedy_against(const char* model_file, const nlohmann::json& ref,
                                const char* what) {
   constexpr float kTie = 0.25f;
   const std::string path = sstest::real_model(model_file);
@@ -137,7 +137,7 @@ size_t greedy_against_llamacpp(const char* model_file, const nlohmann::json& ref
     if (best != want[same]) {
       const float gap = logits[size_t(best)] - logits[size_t(want[same])];
       std::printf(
-          "%s greedy: parts from llama.cpp at token %zu of %zu, where its token is %.3f "
+          "%s greedy: parts from the reference at token %zu of %zu, where its token is %.3f "
           "below our best\n",
           what, same, want.size(), gap);
       EXPECT_LT(gap, kTie);
@@ -152,7 +152,7 @@ size_t greedy_against_llamacpp(const char* model_file, const nlohmann::json& ref
 TEST(RealModels, SmolLM2GreedyChatMatchesLlamaCpp) {
   const nlohmann::json ref = sstest::reference("smollm2_greedy.json");
   const size_t answer = ref.at("first_eog").get<size_t>() + 1;
-  EXPECT_GE(greedy_against_llamacpp(sstest::kSmolLM2, ref, "SmolLM2 chat"), answer)
+  EXPECT_GE(greedy_against(sstest::kSmolLM2, ref, "SmolLM2 chat"), answer)
       << "the answer itself differs";
 }
 
@@ -177,8 +177,18 @@ TEST(RealModels, Gemma3GreedyMatchesLlamaCpp) {
   const auto want = ref.at("greedy_ids").get<std::vector<int>>();
   const size_t line = size_t(std::find(want.begin(), want.end(), kNewline) - want.begin()) + 1;
   ASSERT_LT(line, want.size());
-  EXPECT_GE(greedy_against_llamacpp(sstest::kGemma3, ref, "Gemma 3"), line)
+  EXPECT_GE(greedy_against(sstest::kGemma3, ref, "Gemma 3 against llama.cpp"), line)
       << "the first line of the reply differs";
+}
+
+// The same prompt against the exact float64 model's own greedy run
+// (numpy_gemma3.py --greedy): all 64 tokens, whose smallest top-1 margin
+// there is recorded beside them.
+TEST(RealModels, Gemma3GreedyEqualsTheExactModels) {
+  const nlohmann::json ref = sstest::reference("gemma3_greedy_f64.json");
+  const auto want = ref.at("greedy_ids").get<std::vector<int>>();
+  ASSERT_EQ(want.size(), 64u);
+  EXPECT_EQ(greedy_against(sstest::kGemma3, ref, "Gemma 3 against float64"), want.size());
 }
 
 }  // namespace

@@ -12,6 +12,7 @@ against llama.cpp can say which part of a difference is whose.
     python3 tests/reference/numpy_gemma3.py 512        # only gemma3_austen512_f64.json
     python3 tests/reference/numpy_gemma3.py --exact 2000   # skip the emulated pass
     python3 tests/reference/numpy_gemma3.py --split 512    # also each emulated effect alone
+    python3 tests/reference/numpy_gemma3.py --greedy       # gemma3_greedy_f64.json only
 
 Output gemma3_austen{512,2000}_f64.json: {"source", "model", "model_sha256",
 "mean_nll", "ids": [N], "nll": [N-1], "top1": [N-1], "top1_margin": [N-1],
@@ -115,8 +116,10 @@ def load():
     return path, meta, W, types
 
 
-def forward(ids, meta, W, types, emulate=()):
-    """Returns nll[N-1], top1[N-1], top1_margin[N-1] for the token ids; emulate
+def forward(ids, meta, W, types, emulate=(), last_only=False):
+    """Returns nll[N-1], top1[N-1], top1_margin[N-1] for the token ids (with
+    last_only, those of the last position alone: its top-1 is the greedy next
+    token, and its nll that of a placeholder, meaningless); emulate
     names the llama.cpp roundings to apply: "act" (8-bit matmul inputs), "kv"
     (f16 q, k, v and softmax probabilities), "gelu" (ggml's f16 GELU table)."""
     n_layer = meta["gemma3.block_count"]
@@ -201,7 +204,7 @@ def forward(ids, meta, W, types, emulate=()):
     emb = W["token_embd.weight"]
     nxt = np.array(ids[1:])
     nll, top1, margin = [], [], []
-    for s in range(0, n - 1, CHUNK):
+    for s in range(n - 2 if last_only else 0, n - 1, CHUNK):
         e = min(s + CHUNK, n - 1)
         logits = hn[s:e] @ emb.T
         mx = logits.max(axis=1, keepdims=True)
@@ -251,6 +254,31 @@ def run(n_tokens, path, meta, W, types, sha, emulate, split):
         f.write("{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in lines.items()) + "\n}\n")
 
 
+def greedy(path, meta, W, types, sha, n_new=64):
+    """64 greedy tokens of the exact model after gemma3_greedy.json's prompt,
+    each with its top-1 margin (nats between the best and the second logit),
+    into gemma3_greedy_f64.json, and where llama.cpp's greedy ids part from them."""
+    ref = json.load(open(os.path.join(OUT, "gemma3_greedy.json")))
+    ids, out, margins = list(ref["prompt_ids"]), [], []
+    for _ in range(n_new):
+        _, top1, margin = forward(ids + [0], meta, W, types, last_only=True)
+        out.append(int(top1[-1]))
+        margins.append(float(f"{margin[-1]:.6g}"))
+        ids.append(out[-1])
+    llama = ref["greedy_ids"][:n_new]
+    parts = next((i for i, (a, b) in enumerate(zip(out, llama)) if a != b), None)
+    print(f"greedy: exact {out}\n  llama.cpp parts at {parts}; smallest margin {min(margins):.4f}",
+          flush=True)
+    lines = {
+        "source": f"numpy {np.__version__} float64 forward pass on gguf-py "
+                  f"dequantized weights (tests/reference/numpy_gemma3.py --greedy)",
+        "model": NAME, "model_sha256": sha, "prompt_ids": ref["prompt_ids"], "greedy_ids": out,
+        "top1_margin": margins, "llamacpp_parts_at": parts,
+    }
+    with open(os.path.join(OUT, "gemma3_greedy_f64.json"), "w") as f:
+        f.write("{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in lines.items()) + "\n}\n")
+
+
 def main():
     args = sys.argv[1:]
     emulate = "--exact" not in args
@@ -258,6 +286,8 @@ def main():
     sizes = [int(a) for a in args if not a.startswith("--")] or [512, 2000]
     path, meta, W, types = load()
     sha = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    if "--greedy" in args:
+        return greedy(path, meta, W, types, sha)
     for n_tokens in sizes:
         run(n_tokens, path, meta, W, types, sha, emulate, split)
 
