@@ -738,12 +738,14 @@ TEST(Session, PageSlotsOfASinkTokenModelCountTheSinkToken) {
 }
 
 // Spawns the CLI server on a free port; returns its pid and port.
-std::pair<pid_t, int> spawn_server(const std::string& err_path) {
+std::pair<pid_t, int> spawn_server(const std::string& err_path,
+                                   const std::vector<std::string>& extra = {}) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   std::vector<std::string> args = {CLI_BIN,  "serve", sstest::kStoriesBin, "--host", "127.0.0.1",
                                    "--port", "0"};
+  args.insert(args.end(), extra.begin(), extra.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -805,6 +807,23 @@ TEST(ServeCli, SigintAndSigtermStopCleanlyMidStream) {
     const std::string log((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     EXPECT_NE(log.find("stopped"), std::string::npos) << log;
   }
+}
+
+// Without --window the cache fills the training context (512 here) only up to
+// --max-cache (Gemma 3's 32768 is over the default 8192); a --window over it
+// is still an error.
+TEST(ServeCli, TheDefaultWindowStopsAtMaxCache) {
+  const std::string err = sstest::temp_dir() + "/err";
+  const auto [pid, port] = spawn_server(err, {"--max-cache", "128"});
+  EXPECT_GT(port, 0) << "server did not start";
+  kill(pid, SIGTERM);
+  EXPECT_EQ(wait_exit(pid, 120), 0);
+  std::ifstream f(err);
+  const std::string log((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("sinks(4+123)"), std::string::npos) << log;
+  const auto r = sstest::run_cli("serve --max-cache 128 --window 200");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("cache S+W+1 = 205 is over --max-cache 128"), std::string::npos) << r.err;
 }
 
 TEST(ServeCli, BadOptionsExitWithStatus2) {
