@@ -13,7 +13,7 @@ inline constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22,
                                             1,    13,   25,  38,  53,  69,  89,  113};
 struct Iq4Nl {
   static constexpr int kValues = 32, kBytes = 18;
-  static constexpr bool kSigned = true, kOffset = false, kSplit = false;
+  static constexpr bool kSigned = true, kOffset = false;
   static void unpack(const uint8_t* b, int, int8_t* q, float* s, float*) {
     s[0] = s[1] = f16_at(b);
     for (int i = 0; i < 16; ++i) {

@@ -5,10 +5,16 @@
 // u8 x s8 pairs with vpmaddubsw, AVX3_DL (AVX-512 VNNI) with vpdpbusd. Other
 // targets run the scalar chunk code.
 //
-// A SIMD chunk type C extends the scalar one (quant.h) with kSplit (the two
-// half-chunk scales differ) and, on x86,
+// A SIMD chunk type C extends the scalar one (quant.h), on x86, with
 //   static __m256i unpack(const uint8_t* block, int k, float s[2], float b[2]);
-// returning the 32 values as bytes (s8, or u8 when !kSigned).
+// returning the 32 values as bytes (s8, or u8 when !kSigned); the dot of a
+// 32-value type takes s[0] as the chunk's one scale. The dot of the 256-value
+// (K) types works per super-block instead, from
+//   static void scales(const uint8_t* block, __m128i* sc, __m128i* m, float* d, float* dm);
+//   static __m256i quants(const uint8_t* block, int k);
+// where value 16g + i of the super-block (g < 16) is d * sc[g] * q - dm * m[g]
+// with s8 sc and m, and chunk k's q are u8 (a signed type adds a bias to q
+// and takes it back as a minimum).
 #if defined(SS_QUANT_KERNELS_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef SS_QUANT_KERNELS_INL_H_
 #undef SS_QUANT_KERNELS_INL_H_
@@ -93,30 +99,83 @@ HWY_INLINE float f16(const uint8_t* p) {
   std::memcpy(&h, p, 2);
   return _cvtsh_ss(h);
 }
+// The 8 scales and minimums of Q4_K/Q5_K's 12 scale bytes (as
+// quant::scale_min_k4), each twice: one per 16 values.
+HWY_INLINE void scales_k4(const uint8_t* q, __m128i* sc, __m128i* m) {
+  uint32_t u[4];
+  std::memcpy(u, q, 12);
+  const uint32_t k6 = 0x3F3F3F3F, k4 = 0x0F0F0F0F, k2 = 0x03030303;
+  u[3] = ((u[2] >> 4) & k4) | ((u[1] >> 6) & k2) << 4;
+  const uint32_t m03 = u[1] & k6;
+  u[1] = (u[2] & k4) | ((u[0] >> 6) & k2) << 4;
+  u[2] = m03;
+  u[0] &= k6;
+  const __m128i v = _mm_setr_epi32(int(u[0]), int(u[1]), int(u[2]), int(u[3]));
+  *sc = _mm_unpacklo_epi8(v, v);
+  *m = _mm_unpackhi_epi8(v, v);
+}
+
+// The dot of a 256-value type, per super-block.
+template <class C>
+float DotSuper(const uint8_t* w, const QuantRow& x, int64_t n) {
+  const int8_t* xq = x.q.data();
+  const float* xd = x.d.data();
+  const int16_t* xs = x.sum16.data();
+  // Chunk k's lanes 0..3 take scale 2k % 8 of s[k / 4], lanes 4..7 the next.
+  const __m256i pair[4] = {
+      _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1), _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3),
+      _mm256_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5), _mm256_setr_epi32(6, 6, 6, 6, 7, 7, 7, 7)};
+  // Four sums: the FMA latency bounds one.
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                   _mm256_setzero_ps()};
+  for (int64_t blk = 0; blk < n / 256; ++blk, w += C::kBytes, xq += 256, xd += 8, xs += 16) {
+    __m128i sc, m;
+    float d, dm;
+    C::scales(w, &sc, &m, &d, &dm);
+    // The 16 scales times d and their chunk's x scale.
+    const __m256 xd8 = _mm256_loadu_ps(xd), dx = _mm256_mul_ps(xd8, _mm256_set1_ps(d));
+    const __m256 s[2] = {
+        _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)),
+                      _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3))),
+        _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8))),
+                      _mm256_permutevar8x32_ps(dx, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7)))};
+    // The minimums: per chunk, m . sum16 times dm and the x scale.
+    const __m256i ms = _mm256_madd_epi16(_mm256_cvtepi8_epi16(m), load32(xs));
+    acc[3] =
+        _mm256_fnmadd_ps(_mm256_mul_ps(xd8, _mm256_set1_ps(dm)), _mm256_cvtepi32_ps(ms), acc[3]);
+    for (int k = 0; k < 8; ++k) {
+      const __m256i p = dot_u8s8(C::quants(w, k), load32(xq + 32 * k));
+      const __m256 sk = _mm256_permutevar8x32_ps(s[k / 4], pair[k % 4]);
+      acc[k % 4] = _mm256_fmadd_ps(sk, _mm256_cvtepi32_ps(p), acc[k % 4]);
+    }
+  }
+  return hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+}
 #endif
 
 template <class C>
 float DotChunks(const void* wv, const QuantRow& x, int64_t n) {
 #if SS_QUANT_X86
   const auto* w = static_cast<const uint8_t*>(wv);
-  const int8_t* xq = x.q.data();
-  const float* xd = x.d.data();
-  const int16_t* xs = x.sum16.data();
-  __m256 acc = _mm256_setzero_ps();
-  float off = 0;
-  for (int64_t blk = 0; blk < n / C::kValues; ++blk, w += C::kBytes)
-    for (int k = 0; k < C::kValues / 32; ++k, xq += 32, ++xd, xs += 2) {
-      float s[2], b[2] = {0, 0};
-      const __m256i q = C::unpack(w, k, s, b);
-      const __m256i xv = load32(xq);
-      const __m256i p = C::kSigned ? dot_s8s8(q, xv) : dot_u8s8(q, xv);
-      const __m256 sc = C::kSplit
-                            ? _mm256_setr_m128(_mm_set1_ps(s[0] * *xd), _mm_set1_ps(s[1] * *xd))
-                            : _mm256_set1_ps(s[0] * *xd);
-      acc = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(p), acc);
-      if constexpr (C::kOffset) off += *xd * (b[0] * float(xs[0]) + b[1] * float(xs[1]));
-    }
-  return hsum(acc) + off;
+  if constexpr (C::kValues == 256) {
+    return DotSuper<C>(w, x, n);
+  } else {
+    const int8_t* xq = x.q.data();
+    const float* xd = x.d.data();
+    const int16_t* xs = x.sum16.data();
+    __m256 acc = _mm256_setzero_ps();
+    float off = 0;
+    for (int64_t blk = 0; blk < n / C::kValues; ++blk, w += C::kBytes)
+      for (int k = 0; k < C::kValues / 32; ++k, xq += 32, ++xd, xs += 2) {
+        float s[2], b[2] = {0, 0};
+        const __m256i q = C::unpack(w, k, s, b);
+        const __m256i xv = load32(xq);
+        const __m256i p = C::kSigned ? dot_s8s8(q, xv) : dot_u8s8(q, xv);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(s[0] * *xd), _mm256_cvtepi32_ps(p), acc);
+        if constexpr (C::kOffset) off += *xd * (b[0] * float(xs[0]) + b[1] * float(xs[1]));
+      }
+    return hsum(acc) + off;
+  }
 #else
   return quant::dot_scalar<C>(wv, x, n);
 #endif

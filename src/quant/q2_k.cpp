@@ -13,7 +13,7 @@
 namespace ss::quant {
 struct Q2K {
   static constexpr int kValues = 256, kBytes = 84;
-  static constexpr bool kSigned = false, kOffset = true, kSplit = true;
+  static constexpr bool kSigned = false, kOffset = true;
   static void unpack(const uint8_t* b, int k, int8_t* q, float* s, float* o) {
     const float d = f16_at(b + 80), dmin = f16_at(b + 82);
     for (int h = 0; h < 2; ++h) {
@@ -40,6 +40,15 @@ struct Q2K : quant::Q2K {
       s[h] = d * float(sc & 0xF);
       o[h] = -(dmin * float(sc >> 4));
     }
+    return quants(b, k);
+  }
+  HWY_INLINE static void scales(const uint8_t* b, __m128i* sc, __m128i* m, float* d, float* dm) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b));
+    *sc = _mm_and_si128(v, _mm_set1_epi8(0xF));
+    *m = _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0xF));
+    *d = f16(b + 80), *dm = f16(b + 82);
+  }
+  HWY_INLINE static __m256i quants(const uint8_t* b, int k) {
     return bits_at(load32(b + 16 + 32 * (k / 4)), 2 * (k % 4), 3);
   }
 #endif

@@ -20,7 +20,7 @@ inline int q3k_scale(const uint8_t* sc, int g) {
 }
 struct Q3K {
   static constexpr int kValues = 256, kBytes = 110;
-  static constexpr bool kSigned = true, kOffset = false, kSplit = true;
+  static constexpr bool kSigned = true, kOffset = false;
   static void unpack(const uint8_t* b, int k, int8_t* q, float* s, float*) {
     const float d = f16_at(b + 108);
     for (int h = 0; h < 2; ++h) s[h] = d * float(q3k_scale(b + 96, 2 * k + h));
@@ -40,9 +40,22 @@ struct Q3K : quant::Q3K {
   HWY_INLINE static __m256i unpack(const uint8_t* b, int k, float* s, float*) {
     const float d = f16(b + 108);
     for (int h = 0; h < 2; ++h) s[h] = d * float(quant::q3k_scale(b + 96, 2 * k + h));
+    return _mm256_sub_epi8(quants(b, k), _mm256_set1_epi8(4));
+  }
+  // The dot's q are q + 4 (0..7), with the minimum 4 * sc.
+  HWY_INLINE static void scales(const uint8_t* b, __m128i* sc, __m128i* m, float* d, float* dm) {
+    uint32_t a[3], u[4];
+    std::memcpy(a, b + 96, 12);
+    const uint32_t k4 = 0x0F0F0F0F, k2 = 0x03030303;
+    for (int j = 0; j < 4; ++j)
+      u[j] = (a[j % 2] >> (4 * (j / 2)) & k4) | ((a[2] >> (2 * j)) & k2) << 4;
+    *sc = *m =
+        _mm_sub_epi8(_mm_setr_epi32(int(u[0]), int(u[1]), int(u[2]), int(u[3])), _mm_set1_epi8(32));
+    *d = f16(b + 108), *dm = 4 * *d;
+  }
+  HWY_INLINE static __m256i quants(const uint8_t* b, int k) {
     const __m256i lo = bits_at(load32(b + 32 + 32 * (k / 4)), 2 * (k % 4), 3);
-    const __m256i hi = _mm256_slli_epi16(bits_at(load32(b), k, 1), 2);  // 4 where the bit is set
-    return _mm256_sub_epi8(_mm256_add_epi8(lo, hi), _mm256_set1_epi8(4));
+    return _mm256_add_epi8(lo, _mm256_slli_epi16(bits_at(load32(b), k, 1), 2));
   }
 #endif
 };

@@ -12,7 +12,7 @@
 namespace ss::quant {
 struct Q4_1 {
   static constexpr int kValues = 32, kBytes = 20;
-  static constexpr bool kSigned = false, kOffset = true, kSplit = false;
+  static constexpr bool kSigned = false, kOffset = true;
   static void unpack(const uint8_t* b, int, int8_t* q, float* s, float* o) {
     s[0] = s[1] = f16_at(b);
     o[0] = o[1] = f16_at(b + 2);

@@ -13,7 +13,7 @@
 namespace ss::quant {
 struct Q4K {
   static constexpr int kValues = 256, kBytes = 144;
-  static constexpr bool kSigned = false, kOffset = true, kSplit = false;
+  static constexpr bool kSigned = false, kOffset = true;
   static void unpack(const uint8_t* b, int k, int8_t* q, float* s, float* o) {
     uint8_t sc, m;
     scale_min_k4(k, b + 4, &sc, &m);
@@ -36,6 +36,13 @@ struct Q4K : quant::Q4K {
     quant::scale_min_k4(k, b + 4, &sc, &m);
     s[0] = s[1] = f16(b) * float(sc);
     o[0] = o[1] = -(f16(b + 2) * float(m));
+    return quants(b, k);
+  }
+  HWY_INLINE static void scales(const uint8_t* b, __m128i* sc, __m128i* m, float* d, float* dm) {
+    scales_k4(b + 4, sc, m);
+    *d = f16(b), *dm = f16(b + 2);
+  }
+  HWY_INLINE static __m256i quants(const uint8_t* b, int k) {
     return bits_at(load32(b + 16 + 32 * (k / 2)), 4 * (k % 2), 0xF);
   }
 #endif

@@ -12,7 +12,7 @@
 namespace ss::quant {
 struct Q5_0 {
   static constexpr int kValues = 32, kBytes = 22;
-  static constexpr bool kSigned = true, kOffset = false, kSplit = false;
+  static constexpr bool kSigned = true, kOffset = false;
   static void unpack(const uint8_t* b, int, int8_t* q, float* s, float*) {
     s[0] = s[1] = f16_at(b);
     const uint32_t qh = u32_at(b + 2);

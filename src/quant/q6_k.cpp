@@ -14,7 +14,7 @@
 namespace ss::quant {
 struct Q6K {
   static constexpr int kValues = 256, kBytes = 210;
-  static constexpr bool kSigned = true, kOffset = false, kSplit = true;
+  static constexpr bool kSigned = true, kOffset = false;
   static void unpack(const uint8_t* b, int k, int8_t* q, float* s, float*) {
     const float d = f16_at(b + 208);
     const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
@@ -38,10 +38,18 @@ struct Q6K : quant::Q6K {
     const float d = f16(b + 208);
     const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
     for (int h = 0; h < 2; ++h) s[h] = d * float(sc[2 * k + h]);
+    return _mm256_sub_epi8(quants(b, k), _mm256_set1_epi8(32));
+  }
+  // The dot's q are q + 32 (0..63), with the minimum 32 * sc.
+  HWY_INLINE static void scales(const uint8_t* b, __m128i* sc, __m128i* m, float* d, float* dm) {
+    *sc = *m = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192));
+    *d = f16(b + 208), *dm = 32 * *d;
+  }
+  HWY_INLINE static __m256i quants(const uint8_t* b, int k) {
     const int half = k / 4, j = k % 4;
     const __m256i lo = bits_at(load32(b + 64 * half + 32 * (j % 2)), 4 * (j / 2), 0xF);
     const __m256i hi = _mm256_slli_epi16(bits_at(load32(b + 128 + 32 * half), 2 * j, 3), 4);
-    return _mm256_sub_epi8(_mm256_or_si256(lo, hi), _mm256_set1_epi8(32));
+    return _mm256_or_si256(lo, hi);
   }
 #endif
 };

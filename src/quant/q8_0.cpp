@@ -10,7 +10,7 @@
 namespace ss::quant {
 struct Q8_0 {
   static constexpr int kValues = 32, kBytes = 34;
-  static constexpr bool kSigned = true, kOffset = false, kSplit = false;
+  static constexpr bool kSigned = true, kOffset = false;
   static void unpack(const uint8_t* b, int, int8_t* q, float* s, float*) {
     s[0] = s[1] = f16_at(b);
     std::memcpy(q, b + 2, 32);
