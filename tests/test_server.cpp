@@ -416,17 +416,22 @@ TEST(Server, SixteenConcurrentSessionsEqualSoloReplays) {
   cfg.http_threads = kSessions + 2;
   Harness h(cfg);
   std::vector<std::vector<std::string>> live(kSessions), solo(kSessions);
+  // One kept-alive connection per client, opened one after another before the
+  // load. A new connection per request (httplib's default), or 16 opened at
+  // once, overflows the listen queue (httplib's backlog of 5); on a busy
+  // machine a dropped handshake can then end as no reply at all (status 0,
+  // "Read"), always on a connection's first request.
+  std::vector<std::unique_ptr<httplib::Client>> clients;
+  for (int i = 0; i < kSessions; ++i) {
+    clients.push_back(h.client(true));
+    ASSERT_EQ(get(*clients.back(), "/health").status, 200) << "client " << i;
+  }
   const auto t0 = Clock::now();
   std::vector<std::thread> threads;
   for (int i = 0; i < kSessions; ++i)
     threads.emplace_back([&, i] {
-      // One kept-alive connection per client. A new connection per request
-      // (httplib's default) makes 16 clients reconnect at once after every
-      // reply; the listen queue (httplib's backlog of 5) overflows, dropped
-      // handshakes are retried with exponential backoff, and on a busy machine
-      // one of them could give up as no reply at all (status 0).
-      auto c = h.client(true);
-      live[i] = converse(*c, "load-" + std::to_string(i), i, kRounds, i % 2 == 0, i % 4 < 2);
+      live[i] =
+          converse(*clients[i], "load-" + std::to_string(i), i, kRounds, i % 2 == 0, i % 4 < 2);
     });
   for (auto& t : threads) t.join();
   const double load_s = seconds_since(t0);
