@@ -34,17 +34,15 @@
 #define SS_QUANT_X86 0
 #endif
 
-// HWY_BEFORE_NAMESPACE plus AVX-512 VNNI, which Highway 1.0.3's AVX3_DL
-// target string lacks (its CPU check requires it), and minus AVX-VNNI, which
-// the string has but the check does not require: with it GCC encodes 256-bit
-// vpdpbusd as VEX, an illegal instruction on Ice Lake and Zen 4. Every
-// quantised kernel region opens with it, so that its functions inline into
-// each other.
+// HWY_BEFORE_NAMESPACE minus AVX-VNNI, which Highway 1.0.3's AVX3_DL target
+// string has but its CPU check does not require (GCC would emit VEX-encoded
+// VNNI, an illegal instruction on Ice Lake and Zen 4). Every quantised kernel
+// region opens with it, so that its functions inline into each other.
 #undef SS_QUANT_BEFORE_NAMESPACE
 #if HWY_TARGET == HWY_AVX3_DL
 #define SS_QUANT_BEFORE_NAMESPACE() \
   HWY_BEFORE_NAMESPACE();           \
-  _Pragma("GCC target(\"avx512vnni,no-avxvnni\")") static_assert(true, "")
+  _Pragma("GCC target(\"no-avxvnni\")") static_assert(true, "")
 #else
 #define SS_QUANT_BEFORE_NAMESPACE() HWY_BEFORE_NAMESPACE()
 #endif
@@ -56,7 +54,12 @@ namespace ss::HWY_NAMESPACE {
 // 8 int32 sums of four u8 x s8 products each.
 HWY_INLINE __m256i dot_u8s8(__m256i u, __m256i s) {
 #if HWY_TARGET == HWY_AVX3_DL
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+  // AVX-512 VNNI's vpdpbusd in asm, which assemblers encode as EVEX unless
+  // told {vex}: the intrinsic needs a VNNI feature enabled, and clang (which
+  // ignores the pragma above) would encode it as VEX.
+  __m256i acc = _mm256_setzero_si256();
+  asm("vpdpbusd %[s], %[u], %[acc]" : [acc] "+v"(acc) : [u] "v"(u), [s] "v"(s));
+  return acc;
 #else
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 #endif
