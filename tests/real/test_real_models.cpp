@@ -118,8 +118,7 @@ TEST(RealModels, SmolLM2LogitsMatchExactReferenceAndLlamaCpp) {
 // llama.cpp's 8-bit activations move logits by about 0.1 (above), so where
 // they part the reference's token must be within kTie of our best. Returns
 // how many tokens agree.
-size_t greedy_against(const char* model_file, const nlohmann::json& ref,
-                               const char* what) {
+size_t greedy_against(const char* model_file, const nlohmann::json& ref, const char* what) {
   constexpr float kTie = 0.25f;
   const std::string path = sstest::real_model(model_file);
   if (path.empty()) return 0;
