@@ -102,11 +102,13 @@ HWY_INLINE float f16(const uint8_t* p) {
   std::memcpy(&h, p, 2);
   return _cvtsh_ss(h);
 }
-// The 8 scales and minimums of Q4_K/Q5_K's 12 scale bytes (as
-// quant::scale_min_k4), each twice: one per 16 values.
-HWY_INLINE void scales_k4(const uint8_t* q, __m128i* sc, __m128i* m) {
+// The super-block header Q4_K and Q5_K share: f16 d, f16 dmin, then the 8
+// scales and minimums of its 12 scale bytes (as quant::scale_min_k4), each
+// twice: one per 16 values.
+HWY_INLINE void scales_k4(const uint8_t* b, __m128i* sc, __m128i* m, float* d, float* dm) {
+  *d = f16(b), *dm = f16(b + 2);
   uint32_t u[4];
-  std::memcpy(u, q, 12);
+  std::memcpy(u, b + 4, 12);
   const uint32_t k6 = 0x3F3F3F3F, k4 = 0x0F0F0F0F, k2 = 0x03030303;
   u[3] = ((u[2] >> 4) & k4) | ((u[1] >> 6) & k2) << 4;
   const uint32_t m03 = u[1] & k6;

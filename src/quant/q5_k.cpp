@@ -40,8 +40,7 @@ struct Q5K : quant::Q5K {
     return quants(b, k);
   }
   HWY_INLINE static void scales(const uint8_t* b, __m128i* sc, __m128i* m, float* d, float* dm) {
-    scales_k4(b + 4, sc, m);
-    *d = f16(b), *dm = f16(b + 2);
+    scales_k4(b, sc, m, d, dm);
   }
   HWY_INLINE static __m256i quants(const uint8_t* b, int k) {
     const __m256i lo = bits_at(load32(b + 48 + 32 * (k / 2)), 4 * (k % 2), 0xF);
