@@ -86,7 +86,7 @@ void PolicyOptions::add(CLI::App* app) {
           ->check(at_least(1));
 }
 
-CachePolicy PolicyOptions::make(const ModelConfig& c, int64_t needed) const {
+CachePolicy PolicyOptions::make(const ModelConfig& c, int64_t needed, int max_tokens) const {
   // The name as cache/policy.cpp parses it (a one-line error listing the policies).
   const PolicyKind kind = CachePolicy::make(policy, 0, 1).kind;
   check(!given(sinks_opt_) || kind == PolicyKind::Sinks,
@@ -97,7 +97,7 @@ CachePolicy PolicyOptions::make(const ModelConfig& c, int64_t needed) const {
         policy, " (which holds S + W + 1 tokens)");
   const int s = kind == PolicyKind::Sinks ? sinks : 0;
   // By default S sinks + W past + the current token fill the training context.
-  int w = window >= 0 ? window : std::max(0, c.max_seq_len - s - 1);
+  int w = window >= 0 ? window : std::max(0, std::min(c.max_seq_len, max_tokens) - s - 1);
   if (kind == PolicyKind::Dense) {
     check(ctx > 0 || needed > 0, "policy dense needs --ctx N (the stream has no known length)");
     check(needed <= CachePolicy::kMaxTokens || ctx > 0, "policy dense: ", needed,

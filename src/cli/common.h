@@ -34,8 +34,10 @@ struct PolicyOptions {
   void add(CLI::App* app);
   // needed: the tokens a dense cache must hold when --ctx is not given
   // (<= 0: unknown, which is an error for dense). --sinks, --window or --ctx
-  // given to a policy that does not use them is an error.
-  CachePolicy make(const ModelConfig& c, int64_t needed) const;
+  // given to a policy that does not use them is an error. Without --window,
+  // S + W + 1 fill the training context, up to max_tokens.
+  CachePolicy make(const ModelConfig& c, int64_t needed,
+                   int max_tokens = CachePolicy::kMaxTokens) const;
 
  private:
   CLI::Option *sinks_opt_ = nullptr, *window_opt_ = nullptr, *ctx_opt_ = nullptr;

@@ -36,10 +36,7 @@ void run(ServeOptions& o) {
   auto model = Model::load(o.m.model);
   const ModelConfig& c = model->config();
   std::shared_ptr<const Tokenizer> tok = o.m.load_tokenizer(c);
-  if (o.p.window < 0)  // not given: fill the training context, up to --max-cache
-    o.p.window = std::max(0, std::min(c.max_seq_len, o.s.max_cache_tokens) -
-                                 (o.p.policy == "sinks" ? o.p.sinks : 0) - 1);
-  o.s.policy = o.p.make(c, 0);
+  o.s.policy = o.p.make(c, 0, o.s.max_cache_tokens);
   const ChatTemplate tmpl = ChatTemplate::for_model(o.m.model, o.chat_template);
   check(o.s.policy.capacity() <= o.s.max_cache_tokens, "cache S+W+1 = ", o.s.policy.capacity(),
         " is over --max-cache ", o.s.max_cache_tokens);
