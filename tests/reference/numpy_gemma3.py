@@ -216,6 +216,12 @@ def forward(ids, meta, W, types, emulate=(), last_only=False):
     return np.concatenate(nll), np.concatenate(top1), np.concatenate(margin)
 
 
+def write_fields(name, lines):
+    """tests/reference/NAME as a JSON object, one field a line."""
+    with open(os.path.join(OUT, name), "w") as f:
+        f.write("{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in lines.items()) + "\n}\n")
+
+
 def summary(ref_nll, ref_top1, nll, top1):
     d = np.abs(np.asarray(ref_nll) - nll)
     return {"mean_abs_dnll": round(float(d.mean()), 6), "max_abs_dnll": round(float(d.max()), 6),
@@ -250,8 +256,7 @@ def run(n_tokens, path, meta, W, types, sha, emulate, split):
         "top1_margin": [float(f"{v:.6g}") for v in margin], "vs_llamacpp": cmp,
         "emulated_mean_nll": emu_mean,
     }
-    with open(os.path.join(OUT, f"gemma3_austen{n_tokens}_f64.json"), "w") as f:
-        f.write("{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in lines.items()) + "\n}\n")
+    write_fields(f"gemma3_austen{n_tokens}_f64.json", lines)
 
 
 def greedy(path, meta, W, types, sha, n_new=64):
@@ -275,8 +280,7 @@ def greedy(path, meta, W, types, sha, n_new=64):
         "model": NAME, "model_sha256": sha, "prompt_ids": ref["prompt_ids"], "greedy_ids": out,
         "top1_margin": margins, "llamacpp_parts_at": parts,
     }
-    with open(os.path.join(OUT, "gemma3_greedy_f64.json"), "w") as f:
-        f.write("{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in lines.items()) + "\n}\n")
+    write_fields("gemma3_greedy_f64.json", lines)
 
 
 def main():
