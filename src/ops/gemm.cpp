@@ -165,6 +165,10 @@ void PackA(bool trans, const float* A, int lda, int M, int i0, int mc, int p0, i
       for (int k = 0; k < kc; ++k) {
         const float* src = A + ptrdiff_t(p0 + k) * lda + i0 + q;
         float* dst = out + k * MR;
+        if (rows == MR) {  // a fixed size: inline moves, not a call to memcpy per k
+          std::memcpy(dst, src, sizeof(float) * MR);
+          continue;
+        }
         for (int r = 0; r < rows; ++r) dst[r] = src[r];
         for (int r = rows; r < MR; ++r) dst[r] = 0;
       }
@@ -197,9 +201,15 @@ void PackB(bool trans, const float* B, int ldb, int N, int j0, int nc, int p0, i
         for (int k = 0; k < kc; ++k) out[k * NR + c] = src[k];
       }
     } else {
+      const D d;
+      const int L = int(hn::Lanes(d));
       for (int k = 0; k < kc; ++k) {
         const float* src = B + ptrdiff_t(p0 + k) * ldb + j0 + q;
         float* dst = out + k * NR;
+        if (cols == NR) {  // whole vectors (dst is aligned): no call to memcpy per k
+          for (int v = 0; v < NR; v += L) hn::Store(hn::LoadU(d, src + v), d, dst + v);
+          continue;
+        }
         std::memcpy(dst, src, sizeof(float) * size_t(cols));
         std::fill(dst + cols, dst + NR, 0.0f);
       }
