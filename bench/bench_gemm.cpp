@@ -7,6 +7,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <random>
@@ -15,6 +16,7 @@
 
 #include "bench_util.h"
 #include "core/dtype.h"
+#include "core/error.h"
 #include "ops/gemm.h"
 
 namespace {
@@ -44,8 +46,17 @@ double best_s(F f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // A target name (avx2, sse4, ...) caps our kernels' target, as SINKSTREAM_SIMD does.
-  if (argc > 1) ss::limit_simd_target(argv[1]);
+  CLI::App app("sinkstream_bench_gemm: ss::sgemm against the linked cblas_sgemm, GFLOP/s");
+  std::string target;
+  app.add_option("target", target,
+                 "Cap our kernels' SIMD target (avx2, sse4, ...), as SINKSTREAM_SIMD does");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (!target.empty()) ss::limit_simd_target(target);
+  } catch (const ss::Error& e) {
+    std::fprintf(stderr, "sinkstream_bench_gemm: %s\n", e.what());
+    return 2;
+  }
   constexpr int T = 2048;
   std::vector<Case> cases;
   const int dims[][2] = {{256, 256}, {256, 688}, {688, 256}, {256, 259}};  // {in, out}
