@@ -19,6 +19,8 @@ namespace {
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
+constexpr int kListenBacklog = 1024;  // connections the kernel completes before one is accepted
+
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 json error_body(int status, const std::string& message, const std::string& param,
@@ -71,6 +73,7 @@ struct Server::Impl {
   SessionStore store;
   Metrics metrics;
   httplib::Server http;
+  socket_t listen_fd = INVALID_SOCKET;  // the socket http binds (its options callback sees it)
   const int64_t created;
   std::atomic<bool> stopping{false};
   std::atomic<int> active{0};
@@ -103,7 +106,8 @@ struct Server::Impl {
     http.set_keep_alive_timeout(5);
     http.set_keep_alive_max_count(1000);  // API clients send many requests per connection
     // httplib's default adds SO_REUSEPORT, which lets a second server share a busy port.
-    http.set_socket_options([](socket_t sock) {
+    http.set_socket_options([this](socket_t sock) {
+      listen_fd = sock;
       int yes = 1;
       setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
     });
@@ -390,6 +394,11 @@ int Server::bind(const std::string& host, int port) {
   const int p = port == 0 ? impl_->http.bind_to_any_port(host)
                           : (impl_->http.bind_to_port(host, port) ? port : -1);
   check(p > 0, "cannot listen on ", host, ":", port, ": ", std::strerror(errno));
+  // httplib listens with a backlog of 5 (compiled into Debian's library): a
+  // burst of clients past it, while the accept loop waits for a core, would
+  // wait out SYN retries (1 s, 3 s, ...). Listening again raises it.
+  check(::listen(impl_->listen_fd, kListenBacklog) == 0, "cannot listen on ", host, ":", p, ": ",
+        std::strerror(errno));
   return p;
 }
 
