@@ -28,8 +28,8 @@ Tape::Tape(const ModelConfig& c, int n) : rows(n), layers(c.n_layers), grad_rows
                h = size_t(n) * c.hidden_dim;
   for (Layer& L : layers) {
     for (auto* b : {&L.n1_in, &L.a_in, &L.n2_in, &L.f_in}) b->resize(d);
-    for (auto* b : {&L.q, &L.att, &L.o_in}) b->resize(q);
-    if (c.attn_gate) L.g.resize(q);
+    for (auto* b : {&L.q, &L.att}) b->resize(q);
+    if (c.attn_gate) L.g.resize(q), L.o_in.resize(q);  // else o_in is att
     for (auto* b : {&L.gate, &L.up, &L.h}) b->resize(h);
   }
   for (auto* b : {&xf_in, &xf, &dx, &dy, &dt}) b->resize(d);
@@ -311,7 +311,7 @@ void Model::forward(Backend& be, Workspace& ws, std::span<const Sequence> seqs, 
   }
   if (ws.hook && ws.probs.size() < size_t(c.n_heads) * seqs[0].cache->max_capacity())
     ws.probs.resize(size_t(c.n_heads) * seqs[0].cache->max_capacity());
-  const size_t Td = size_t(T) * d, Tq = size_t(T) * qd, Th = size_t(T) * c.hidden_dim;
+  const size_t Td = size_t(T) * d, Tq = size_t(T) * qd;
   auto save = [](const std::vector<float>& from, size_t n, std::vector<float>& to) {
     std::copy_n(from.begin(), n, to.begin());
   };
@@ -322,24 +322,31 @@ void Model::forward(Backend& be, Workspace& ws, std::span<const Sequence> seqs, 
     const AttentionParams ap = attention_params(L);
     const LayerView& view = ws.views[ws.view_of[l]];
     const std::vector<KvStep>& steps = view.steps;
+    // What backward reads is written straight into the tape when one records
+    // this call, else into the workspace.
+    float* const q_rows = tl ? tl->q.data() : ws.q.data();
+    float* const att = tl ? tl->att.data() : ws.att.data();
+    float* const gate_in = tl ? tl->g.data() : ws.g.data();
     // Attention input: norm(x) (pre-norm) or x itself (post-norm).
-    if (tl && !c.post_norm) save(ws.x, Td, tl->n1_in);
-    if (!c.post_norm) apply_norm(be, L.attn_norm, ws.x.data(), ws.xb.data(), T);
-    const float* a_in = c.post_norm ? ws.x.data() : ws.xb.data();
-    if (tl) std::copy_n(a_in, Td, tl->a_in.begin());
+    float* a_in = c.post_norm ? ws.x.data() : tl ? tl->a_in.data() : ws.xb.data();
+    if (!c.post_norm) {
+      if (tl) save(ws.x, Td, tl->n1_in);
+      apply_norm(be, L.attn_norm, ws.x.data(), a_in, T);
+    } else if (tl) {
+      save(ws.x, Td, tl->a_in);  // x changes in place below
+    }
     if (c.qk_norm) {  // each head's query and key, through ws.att (free until attention)
       apply_linear(be, L.q, a_in, ws.att.data(), T);
-      be.norm(c.norm, ws.att.data(), L.q_norm.g, L.q_norm.b, ws.q.data(), T * c.n_heads, hd,
-              c.norm_eps);
+      be.norm(c.norm, ws.att.data(), L.q_norm.g, L.q_norm.b, q_rows, T * c.n_heads, hd, c.norm_eps);
       apply_linear(be, L.k, a_in, ws.att.data(), T);
       be.norm(c.norm, ws.att.data(), L.k_norm.g, L.k_norm.b, ws.k.data(), T * c.n_kv_heads, hd,
               c.norm_eps);
     } else {
-      apply_linear(be, L.q, a_in, ws.q.data(), T);
+      apply_linear(be, L.q, a_in, q_rows, T);
       apply_linear(be, L.k, a_in, ws.k.data(), T);
     }
     apply_linear(be, L.v, a_in, ws.v.data(), T);
-    if (L.g.w) apply_linear(be, L.g, a_in, ws.g.data(), T);
+    if (L.g.w) apply_linear(be, L.g, a_in, gate_in, T);
     if (c.clip_qkv > 0) {
       for (auto [buf, n] : {std::pair{ws.q.data(), qd}, {ws.k.data(), kvd}, {ws.v.data(), kvd}})
         for (float* f = buf; f < buf + size_t(T) * n; ++f)
@@ -357,7 +364,7 @@ void Model::forward(Backend& be, Workspace& ws, std::span<const Sequence> seqs, 
       // Rotates row r's query and key and writes its key and value to its slot.
       auto write = [&](int r) {
         const KvStep& s = steps[r];
-        float* q = ws.q.data() + size_t(r) * qd;
+        float* q = q_rows + size_t(r) * qd;
         float* k = ws.k.data() + size_t(r) * kvd;
         if (rope) {
           if (s.sink_pos != s.window_pos) {
@@ -377,13 +384,11 @@ void Model::forward(Backend& be, Workspace& ws, std::span<const Sequence> seqs, 
       };
       auto row = [&](int r) {
         const KvStep& s = steps[r];
-        const float* q = ws.q.data() + size_t(r) * qd;
+        const float* q = q_rows + size_t(r) * qd;
         const float* q_sink =
             rope && s.sink_pos != s.window_pos ? ws.q_sink.data() + size_t(r) * qd : q;
-        return AttentionRow{q,
-                            q_sink,
-                            {K, V, cap, s.segments.data(), s.n_segments, s.kept},
-                            ws.att.data() + size_t(r) * qd};
+        return AttentionRow{
+            q, q_sink, {K, V, cap, s.segments.data(), s.n_segments, s.kept}, att + size_t(r) * qd};
       };
       for (int i = 0; i < prefix; ++i) write(o + i);
       if (!ws.hook && t0 + seq.T <= cap) {
@@ -405,15 +410,12 @@ void Model::forward(Backend& be, Workspace& ws, std::span<const Sequence> seqs, 
       }
       o += seq.T;
     }
-    if (tl) {
-      save(ws.q, Tq, tl->q);
-      save(ws.att, Tq, tl->att);
-      if (L.g.w) save(ws.g, Tq, tl->g);
+    float* o_in = att;
+    if (L.g.w) {  // gated attention: att * sigmoid(g), beside att on a tape
+      if (tl) o_in = tl->o_in.data();
+      for (size_t i = 0; i < Tq; ++i) o_in[i] = att[i] / (1.0f + std::exp(-gate_in[i]));
     }
-    if (L.g.w)  // gated attention: att * sigmoid(g)
-      for (size_t i = 0; i < Tq; ++i) ws.att[i] /= 1.0f + std::exp(-ws.g[i]);
-    if (tl) save(ws.att, Tq, tl->o_in);
-    apply_linear(be, L.o, ws.att.data(), ws.xb.data(), T);
+    apply_linear(be, L.o, o_in, ws.xb.data(), T);
     if (L.attn_out_norm.g) {
       apply_norm(be, L.attn_out_norm, ws.xb.data(), ws.xb2.data(), T);
       std::copy_n(ws.xb2.begin(), Td, ws.xb.begin());
@@ -422,27 +424,23 @@ void Model::forward(Backend& be, Workspace& ws, std::span<const Sequence> seqs, 
     // FFN input: the residual stream after attention, or (parallel) before it.
     if (!c.parallel_residual)
       for (size_t i = 0; i < Td; ++i) ws.x[i] += ws.xb[i];
+    float* f_in = ws.xb2.data();
     if (c.post_norm) {  // x = norm1(x + attn(x)); the FFN reads x
       if (tl) save(ws.x, Td, tl->n1_in);
-      apply_norm(be, L.attn_norm, ws.x.data(), ws.xb2.data(), T);
+      apply_norm(be, L.attn_norm, ws.x.data(), f_in, T);
       std::copy_n(ws.xb2.begin(), Td, ws.x.begin());
+      if (tl) save(ws.xb2, Td, tl->f_in);
     } else {
-      if (tl) save(ws.x, Td, tl->n2_in);
-      apply_norm(be, L.ffn_norm.g ? L.ffn_norm : L.attn_norm, ws.x.data(), ws.xb2.data(), T);
+      if (tl) save(ws.x, Td, tl->n2_in), f_in = tl->f_in.data();
+      apply_norm(be, L.ffn_norm.g ? L.ffn_norm : L.attn_norm, ws.x.data(), f_in, T);
     }
-    if (tl) save(ws.xb2, Td, tl->f_in);
-    float* h = ws.gate.data();
-    if (L.gate.w) {
-      apply_linear(be, L.gate, ws.xb2.data(), h, T);
-      apply_linear(be, L.up, ws.xb2.data(), ws.up.data(), T);
-      if (tl) save(ws.gate, Th, tl->gate), save(ws.up, Th, tl->up);
-      be.activation(c.act, h, ws.up.data(), h, int64_t(T) * c.hidden_dim);
-    } else {
-      apply_linear(be, L.up, ws.xb2.data(), h, T);
-      if (tl) save(ws.gate, Th, tl->gate);
-      be.activation(c.act, h, nullptr, h, int64_t(T) * c.hidden_dim);
-    }
-    if (tl) save(ws.gate, Th, tl->h);
+    // h = act(gate) * up (or act(up) without a gate): in place unless on a tape.
+    float* gate = tl ? tl->gate.data() : ws.gate.data();
+    float* up = !L.gate.w ? nullptr : tl ? tl->up.data() : ws.up.data();
+    float* h = tl ? tl->h.data() : gate;
+    apply_linear(be, L.gate.w ? L.gate : L.up, f_in, gate, T);
+    if (up) apply_linear(be, L.up, f_in, up, T);
+    be.activation(c.act, gate, up, h, int64_t(T) * c.hidden_dim);
     apply_linear(be, L.down, h, ws.xb2.data(), T);
     if (L.ffn_out_norm.g) {
       apply_norm(be, L.ffn_out_norm, ws.xb2.data(), ws.xb.data(), T);
@@ -455,17 +453,17 @@ void Model::forward(Backend& be, Workspace& ws, std::span<const Sequence> seqs, 
       std::copy_n(ws.xb2.begin(), Td, ws.x.begin());
     }
     if (ws.probe)
-      ws.probe(l, seqs[0].cache->n_seen(), T, {ws.x.data(), ws.q.data(), ws.k.data(), ws.v.data()});
+      ws.probe(l, seqs[0].cache->n_seen(), T, {ws.x.data(), q_rows, ws.k.data(), ws.v.data()});
   }
   for (const Sequence& s : seqs) s.cache->advance(s.T);
   if (!logits) return;
 
   // The final norm over the rows that get logits: all, or each sequence's last.
   int rows = T;
+  float* xf = ws.xb.data();
   if (all_logits) {
-    if (tape) save(ws.x, Td, tape->xf_in);
-    apply_norm(be, final_norm_, ws.x.data(), ws.xb.data(), T);
-    if (tape) save(ws.xb, Td, tape->xf);
+    if (tape) save(ws.x, Td, tape->xf_in), xf = tape->xf.data();
+    apply_norm(be, final_norm_, ws.x.data(), xf, T);
   } else {
     rows = 0;
     for (int last = -1; const Sequence& s : seqs) {
@@ -474,7 +472,7 @@ void Model::forward(Backend& be, Workspace& ws, std::span<const Sequence> seqs, 
                  1);
     }
   }
-  be.matmul(*lm_head_, ws.xb.data(), logits, rows);
+  be.matmul(*lm_head_, xf, logits, rows);
   if (const float cap = c.final_softcap; cap > 0)
     for (float* z = logits; z < logits + size_t(rows) * c.vocab_size; ++z)
       *z = cap * std::tanh(*z / cap);
@@ -546,7 +544,7 @@ void Model::backward(Backend& be, Workspace& ws, std::span<const Sequence> seqs,
     // Attention block: likewise.
     auto attn_bwd = [&](const float* dout, float* dain) {
       float* datt = tp.datt.data();
-      linear_bwd(L.o, tl.o_in.data(), dout, datt, false);
+      linear_bwd(L.o, L.g.w ? tl.o_in.data() : tl.att.data(), dout, datt, false);
       if (L.g.w) {  // o_in = att * sigmoid(g)
         float* dgate = tp.dg.data();
         for (size_t i = 0; i < size_t(T) * qd; ++i) {

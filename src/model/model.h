@@ -42,8 +42,9 @@ using ActivationHook = std::function<void(int layer, int64_t t0, int T, const La
 // (each from position 0 into an empty dense cache of its own, which keeps
 // its keys and values), plus its gradient scratch, for up to `rows` tokens
 // in all. Per layer: the inputs of the two norms and of the two blocks, the
-// rotated queries, the attention output before and after the gate, and the
-// FFN's pre-activations and activations.
+// rotated queries, the attention output before and after the gate (o_in
+// only with a gate), and the FFN's pre-activations and activations. Forward
+// writes these straight here, not into the workspace.
 struct Tape {
   Tape(const ModelConfig& c, int rows);
   int rows;
