@@ -348,7 +348,7 @@ void Model::forward(Backend& be, Workspace& ws, std::span<const Sequence> seqs, 
     apply_linear(be, L.v, a_in, ws.v.data(), T);
     if (L.g.w) apply_linear(be, L.g, a_in, gate_in, T);
     if (c.clip_qkv > 0) {
-      for (auto [buf, n] : {std::pair{ws.q.data(), qd}, {ws.k.data(), kvd}, {ws.v.data(), kvd}})
+      for (auto [buf, n] : {std::pair{q_rows, qd}, {ws.k.data(), kvd}, {ws.v.data(), kvd}})
         for (float* f = buf; f < buf + size_t(T) * n; ++f)
           *f = std::clamp(*f, -c.clip_qkv, c.clip_qkv);
     }
