@@ -154,6 +154,33 @@ HWY_NOINLINE void MicroKernel(int kc, const float* HWY_RESTRICT ap, const float*
     }
 }
 
+#if HWY_TARGET != HWY_SCALAR
+// Packs MR whole rows of A (MR a multiple of 4; row r at src + r * lda) k-major,
+// transposing 4 x 4 blocks in registers.
+template <int MR>
+void PackRows(const float* src, int lda, int kc, float* HWY_RESTRICT out) {
+  static_assert(MR % 4 == 0);
+  const hn::Full128<float> d4;
+  int k = 0;
+  for (; k + 4 <= kc; k += 4)
+    for (int r = 0; r < MR; r += 4) {
+      const float* s = src + ptrdiff_t(r) * lda + k;
+      const auto a0 = hn::LoadU(d4, s), a1 = hn::LoadU(d4, s + lda);
+      const auto a2 = hn::LoadU(d4, s + 2 * lda), a3 = hn::LoadU(d4, s + 3 * lda);
+      // t0 = (a0k0 a1k0 a0k1 a1k1), t1 likewise for rows 2, 3; t2, t3 for k2, k3.
+      const auto t0 = hn::InterleaveLower(d4, a0, a1), t1 = hn::InterleaveLower(d4, a2, a3);
+      const auto t2 = hn::InterleaveUpper(d4, a0, a1), t3 = hn::InterleaveUpper(d4, a2, a3);
+      float* o = out + ptrdiff_t(k) * MR + r;
+      hn::StoreU(hn::ConcatLowerLower(d4, t1, t0), d4, o);
+      hn::StoreU(hn::ConcatUpperUpper(d4, t1, t0), d4, o + MR);
+      hn::StoreU(hn::ConcatLowerLower(d4, t3, t2), d4, o + 2 * MR);
+      hn::StoreU(hn::ConcatUpperUpper(d4, t3, t2), d4, o + 3 * MR);
+    }
+  for (; k < kc; ++k)
+    for (int r = 0; r < MR; ++r) out[ptrdiff_t(k) * MR + r] = src[ptrdiff_t(r) * lda + k];
+}
+#endif
+
 // Packs rows [i0, i0 + mc) x columns [p0, p0 + kc) of op(A) into panels of
 // MR rows, k-major, rows past M zero.
 template <int MR>
@@ -173,6 +200,14 @@ void PackA(bool trans, const float* A, int lda, int M, int i0, int mc, int p0, i
         for (int r = rows; r < MR; ++r) dst[r] = 0;
       }
     } else {
+#if HWY_TARGET != HWY_SCALAR
+      if constexpr (MR % 4 == 0) {
+        if (rows == MR) {
+          PackRows<MR>(A + ptrdiff_t(i0 + q) * lda + p0, lda, kc, out);
+          continue;
+        }
+      }
+#endif
       for (int r = 0; r < MR; ++r) {
         if (r >= rows) {
           for (int k = 0; k < kc; ++k) out[k * MR + r] = 0;
