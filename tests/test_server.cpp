@@ -46,6 +46,15 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+// 127.0.0.1:port, for tests that speak raw TCP.
+sockaddr_in loopback(int port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(uint16_t(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return addr;
+}
+
 std::shared_ptr<const ss::Model> stories() {
   static auto m = ss::Model::load(sstest::kStoriesBin);
   return m;
@@ -629,11 +638,8 @@ TEST(Server, TimeoutsCutLongRepliesAndStalledUploads) {
   EXPECT_LT(got.completion_tokens, 4096);
   // A client that promises a body and stalls gets a 400 after the read timeout.
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(uint16_t(h.port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const sockaddr_in addr = loopback(h.port());
+  ASSERT_EQ(connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)), 0);
   const std::string head =
       "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{";
   ASSERT_EQ(send(fd, head.data(), head.size(), 0), ssize_t(head.size()));
@@ -835,15 +841,12 @@ TEST(ServeCli, ABurstOfConnectionsQueuesInsteadOfRetrying) {
   const auto [pid, port] = spawn_server(err);
   ASSERT_GT(port, 0) << "server did not start";
   kill(pid, SIGSTOP);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(uint16_t(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const sockaddr_in addr = loopback(port);
   std::vector<int> fds;
   for (int i = 0; i < 64; ++i) {
     fds.push_back(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
     ASSERT_GE(fds.back(), 0);
-    const int rc = connect(fds.back(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    const int rc = connect(fds.back(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
     ASSERT_TRUE(rc == 0 || errno == EINPROGRESS) << std::strerror(errno);
   }
   int connected = 0;  // within 0.5 s: before any dropped SYN is sent again
