@@ -75,10 +75,12 @@ void PolicyOptions::add(CLI::App* app) {
                    ->capture_default_str()
                    ->check(at_least(0));
   window_opt_ =
-      app->add_option("--window", window,
-                      "Window W: past tokens each token attends besides the sinks and itself, as "
-                      "StreamingLLM's recent_size (sinks: S + W + 1 attended; window: W + 1; "
-                      "recompute re-encodes W + 1; default: S + W + 1 fill the training context)")
+      app->add_option(
+             "--window", window,
+             "Window W: past tokens each token attends besides the sinks and itself, as "
+             "StreamingLLM's recent_size (sinks: S + W + 1 attended; window: W + 1; "
+             "recompute re-encodes W + 1; default: S + W + 1 fill the training context, or "
+             "the whole stream if it is shorter)")
           ->check(at_least(0));
   ctx_opt_ =
       app->add_option("--ctx", ctx,
@@ -96,8 +98,12 @@ CachePolicy PolicyOptions::make(const ModelConfig& c, int64_t needed, int max_to
   check(!given(ctx_opt_) || kind == PolicyKind::Dense, "--ctx applies to --policy dense only, not ",
         policy, " (which holds S + W + 1 tokens)");
   const int s = kind == PolicyKind::Sinks ? sinks : 0;
-  // By default S sinks + W past + the current token fill the training context.
-  int w = window >= 0 ? window : std::max(0, std::min(c.max_seq_len, max_tokens) - s - 1);
+  // By default S sinks + W past + the current token fill the training context,
+  // or the whole stream when it is known to be shorter (a larger ring would
+  // evict nothing more, only hold memory: Gemma 3's context is 32768).
+  int64_t fill = std::min(c.max_seq_len, max_tokens);
+  if (needed > 0) fill = std::min(fill, needed + lead_tokens(c));
+  int w = window >= 0 ? window : int(std::max<int64_t>(0, fill - s - 1));
   if (kind == PolicyKind::Dense) {
     check(ctx > 0 || needed > 0, "policy dense needs --ctx N (the stream has no known length)");
     check(needed <= CachePolicy::kMaxTokens || ctx > 0, "policy dense: ", needed,

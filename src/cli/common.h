@@ -35,7 +35,8 @@ struct PolicyOptions {
   // needed: the tokens a dense cache must hold when --ctx is not given
   // (<= 0: unknown, which is an error for dense). --sinks, --window or --ctx
   // given to a policy that does not use them is an error. Without --window,
-  // S + W + 1 fill the training context, up to max_tokens.
+  // S + W + 1 fill the training context, up to max_tokens and the stream's
+  // `needed` tokens (with the lead token) when known.
   CachePolicy make(const ModelConfig& c, int64_t needed,
                    int max_tokens = CachePolicy::kMaxTokens) const;
 
