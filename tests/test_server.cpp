@@ -742,53 +742,78 @@ TEST(Session, PageSlotsOfASinkTokenModelCountTheSinkToken) {
   EXPECT_EQ(d.at("evicted"), 3);
 }
 
-// Spawns the CLI server on a free port; returns its pid and port.
-std::pair<pid_t, int> spawn_server(const std::string& err_path,
-                                   const std::vector<std::string>& extra = {}) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  std::vector<std::string> args = {CLI_BIN,  "serve", sstest::kStoriesBin, "--host", "127.0.0.1",
-                                   "--port", "0"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, CLI_BIN, &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return {0, 0};
-  const std::regex at(R"(http://127\.0\.0\.1:([0-9]+)/)");
-  const auto t0 = Clock::now();
-  while (seconds_since(t0) < 120) {
-    std::ifstream f(err_path);
-    const std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    std::smatch m;
-    if (std::regex_search(s, m, at)) return {pid, std::stoi(m[1])};
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+// The CLI server, spawned on a free port. Whatever a test leaves it doing
+// (stopped, serving) when an assertion returns early, the destructor kills it,
+// so no test leaves a process behind.
+class ServerProcess {
+ public:
+  explicit ServerProcess(const std::string& err_path, const std::vector<std::string>& extra = {}) {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::vector<std::string> args = {CLI_BIN,  "serve", sstest::kStoriesBin, "--host", "127.0.0.1",
+                                     "--port", "0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int rc = posix_spawn(&pid_, CLI_BIN, &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+      pid_ = 0;
+      return;
+    }
+    const std::regex at(R"(http://127\.0\.0\.1:([0-9]+)/)");
+    const auto t0 = Clock::now();
+    while (seconds_since(t0) < 120) {
+      std::ifstream f(err_path);
+      const std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      std::smatch m;
+      if (std::regex_search(s, m, at)) {
+        port_ = std::stoi(m[1]);
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
   }
-  return {pid, 0};
-}
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+  ~ServerProcess() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGCONT);
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
 
-// Waits up to `limit` seconds; the exit status, or -1 (and kills it) on timeout.
-int wait_exit(pid_t pid, double limit) {
-  const auto t0 = Clock::now();
-  int st = 0;
-  while (seconds_since(t0) < limit) {
-    if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  int port() const { return port_; }  // 0 if it did not start
+  void signal(int sig) const {
+    if (pid_ > 0) kill(pid_, sig);  // never 0: that would signal the test's own group
   }
-  kill(pid, SIGKILL);
-  waitpid(pid, &st, 0);
-  return -1;
-}
+
+  // Waits up to `limit` seconds; the exit status, or -1 (and kills it) on timeout.
+  int wait_exit(double limit) {
+    const auto t0 = Clock::now();
+    int st = 0;
+    while (seconds_since(t0) < limit) {
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = 0;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;  // the destructor kills it
+  }
+
+ private:
+  pid_t pid_ = 0;
+  int port_ = 0;
+};
 
 TEST(ServeCli, SigintAndSigtermStopCleanlyMidStream) {
   for (int sig : {SIGINT, SIGTERM}) {
     const std::string err = sstest::temp_dir() + "/err";
-    const std::pair<pid_t, int> server = spawn_server(err);  // no binding: lambdas use pid
-    const pid_t pid = server.first;
-    const int port = server.second;
+    ServerProcess server(err);
+    const int port = server.port();
     ASSERT_GT(port, 0) << "server did not start";
     httplib::Client c("127.0.0.1", port);
     c.set_read_timeout(300, 0);
@@ -801,13 +826,13 @@ TEST(ServeCli, SigintAndSigtermStopCleanlyMidStream) {
                    "session_id": "s"})";
     bool signalled = false;
     req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
-      if (!signalled) kill(pid, sig);
+      if (!signalled) server.signal(sig);
       signalled = true;
       return true;
     };
     c.send(req);
     EXPECT_TRUE(signalled);
-    EXPECT_EQ(wait_exit(pid, 120), 0) << "signal " << sig;
+    EXPECT_EQ(server.wait_exit(120), 0) << "signal " << sig;
     std::ifstream f(err);
     const std::string log((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     EXPECT_NE(log.find("stopped"), std::string::npos) << log;
@@ -819,10 +844,10 @@ TEST(ServeCli, SigintAndSigtermStopCleanlyMidStream) {
 // is still an error.
 TEST(ServeCli, TheDefaultWindowStopsAtMaxCache) {
   const std::string err = sstest::temp_dir() + "/err";
-  const auto [pid, port] = spawn_server(err, {"--max-cache", "128"});
-  EXPECT_GT(port, 0) << "server did not start";
-  kill(pid, SIGTERM);
-  EXPECT_EQ(wait_exit(pid, 120), 0);
+  ServerProcess server(err, {"--max-cache", "128"});
+  EXPECT_GT(server.port(), 0) << "server did not start";
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait_exit(120), 0);
   std::ifstream f(err);
   const std::string log((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   EXPECT_NE(log.find("sinks(4+123)"), std::string::npos) << log;
@@ -838,10 +863,10 @@ TEST(ServeCli, TheDefaultWindowStopsAtMaxCache) {
 // then 3 s, ...).
 TEST(ServeCli, ABurstOfConnectionsQueuesInsteadOfRetrying) {
   const std::string err = sstest::temp_dir() + "/err";
-  const auto [pid, port] = spawn_server(err);
-  ASSERT_GT(port, 0) << "server did not start";
-  kill(pid, SIGSTOP);
-  const sockaddr_in addr = loopback(port);
+  ServerProcess server(err);
+  ASSERT_GT(server.port(), 0) << "server did not start";
+  server.signal(SIGSTOP);
+  const sockaddr_in addr = loopback(server.port());
   std::vector<int> fds;
   for (int i = 0; i < 64; ++i) {
     fds.push_back(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
@@ -860,7 +885,7 @@ TEST(ServeCli, ABurstOfConnectionsQueuesInsteadOfRetrying) {
       ++connected;
   }
   EXPECT_EQ(connected, 64);
-  kill(pid, SIGCONT);
+  server.signal(SIGCONT);
   int answered = 0;
   for (int fd : fds) {
     fcntl(fd, F_SETFL, 0);  // blocking again
@@ -876,8 +901,8 @@ TEST(ServeCli, ABurstOfConnectionsQueuesInsteadOfRetrying) {
     close(fd);
   }
   EXPECT_EQ(answered, 64);
-  kill(pid, SIGTERM);
-  EXPECT_EQ(wait_exit(pid, 120), 0);
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait_exit(120), 0);
 }
 
 TEST(ServeCli, BadOptionsExitWithStatus2) {
