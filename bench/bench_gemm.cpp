@@ -69,11 +69,15 @@ int main(int argc, char** argv) {
   }
   for (int t : {4, 16, 32, 64, 256, 512})
     cases.push_back({"pre" + std::to_string(t) + " 256->688", false, true, t, 688, 256, 0});
-  // Attention over a tile (CpuBackend: 4 heads x 32 rows against 256 slots, head dim 64):
-  // scores, their weighted sum of V, and dK/dV.
-  cases.push_back({"attn q.k", false, true, 128, 256, 64, 0});
-  cases.push_back({"attn p.v", false, false, 128, 64, 256, 0});
-  cases.push_back({"attn dk", true, false, 256, 64, 128, 1});
+  // Attention over a tile (CpuBackend: 32 rows of up to 4 query heads sharing a KV head,
+  // against 256 slots, head dim 64): scores, their weighted sum of V, and dK/dV; one head
+  // (the train section's model), then four.
+  for (int m : {32, 64, 128}) {
+    const std::string rows = " " + std::to_string(m) + "r";
+    cases.push_back({"attn q.k" + rows, false, true, m, 256, 64, 0});
+    cases.push_back({"attn p.v" + rows, false, false, m, 64, 256, 0});
+    cases.push_back({"attn dk" + rows, true, false, 256, 64, m, 1});
+  }
   cases.push_back({"1024^3 NN", false, false, 1024, 1024, 1024, 0});
 
   std::printf("simd target %s, OpenBLAS core %s\n", ss::simd_target(), openblas_get_corename());

@@ -7,8 +7,8 @@
 // or 4 x 3 on those with 16), broadcasting one element of A per row and
 // multiplying it into the vectors of B with FMA. Edge tiles compute in full on
 // the padding and write only their part of C. A product of up to kDotRows
-// rows of A by a transposed B (a prefill's x W^T) runs as dot products along
-// K instead, unpacked (DotGemm).
+// rows of A by a transposed B, with K of kDotMinK or more (a prefill's
+// x W^T), runs as dot products along K instead, unpacked (DotGemm).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/gemm.cpp"
 // clang-format off
@@ -371,8 +371,10 @@ namespace {
 // Below this many multiply-adds a second thread costs more than it saves.
 constexpr double kParallelMacs = 1 << 21;
 // Up to this many rows, A x B^T is faster as dot products than packed
-// (sinkstream_bench_gemm: 32 x 688 x 256 at 145 against 110 GFLOP/s, 64 rows 128 against 150).
-constexpr int kDotRows = 32;
+// (sinkstream_bench_gemm: 32 x 688 x 256 at 145 against 110 GFLOP/s, 64 rows 128 against 150),
+// if K is long enough to pay for the tile's sums across lanes (an attention tile's scores,
+// 32 x 256 x 64, run at 48 GFLOP/s as dots and 86 packed).
+constexpr int kDotRows = 32, kDotMinK = 128;
 }  // namespace
 
 void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
@@ -395,7 +397,7 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
   const gemm::Shape sh = HWY_DYNAMIC_DISPATCH(TileShape)(N);
   const int tiles_m = (M + sh.mr - 1) / sh.mr, tiles_n = (N + sh.nr - 1) / sh.nr;
   // Few rows times a transposed B: dot products, split over N.
-  const bool dots = !trans_a && trans_b && M <= kDotRows;
+  const bool dots = !trans_a && trans_b && M <= kDotRows && K >= kDotMinK;
   const bool split_m = !dots && tiles_m >= tiles_n;
   const int tiles = split_m ? tiles_m : tiles_n;
   int threads = 1;
