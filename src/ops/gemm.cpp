@@ -155,29 +155,28 @@ HWY_NOINLINE void MicroKernel(int kc, const float* HWY_RESTRICT ap, const float*
 }
 
 #if HWY_TARGET != HWY_SCALAR
-// Packs MR whole rows of A (MR a multiple of 4; row r at src + r * lda) k-major,
-// transposing 4 x 4 blocks in registers.
-template <int MR>
-void PackRows(const float* src, int lda, int kc, float* HWY_RESTRICT out) {
-  static_assert(MR % 4 == 0);
+// Packs `rows` whole rows (a multiple of 4; row r at src + r * lda) k-major,
+// out[k * rows + r], transposing 4 x 4 blocks in registers: a panel of A, or
+// one of a transposed B.
+void PackRows(const float* src, int lda, int rows, int kc, float* HWY_RESTRICT out) {
   const hn::Full128<float> d4;
   int k = 0;
   for (; k + 4 <= kc; k += 4)
-    for (int r = 0; r < MR; r += 4) {
+    for (int r = 0; r < rows; r += 4) {
       const float* s = src + ptrdiff_t(r) * lda + k;
       const auto a0 = hn::LoadU(d4, s), a1 = hn::LoadU(d4, s + lda);
       const auto a2 = hn::LoadU(d4, s + 2 * lda), a3 = hn::LoadU(d4, s + 3 * lda);
       // t0 = (a0k0 a1k0 a0k1 a1k1), t1 likewise for rows 2, 3; t2, t3 for k2, k3.
       const auto t0 = hn::InterleaveLower(d4, a0, a1), t1 = hn::InterleaveLower(d4, a2, a3);
       const auto t2 = hn::InterleaveUpper(d4, a0, a1), t3 = hn::InterleaveUpper(d4, a2, a3);
-      float* o = out + ptrdiff_t(k) * MR + r;
+      float* o = out + ptrdiff_t(k) * rows + r;
       hn::StoreU(hn::ConcatLowerLower(d4, t1, t0), d4, o);
-      hn::StoreU(hn::ConcatUpperUpper(d4, t1, t0), d4, o + MR);
-      hn::StoreU(hn::ConcatLowerLower(d4, t3, t2), d4, o + 2 * MR);
-      hn::StoreU(hn::ConcatUpperUpper(d4, t3, t2), d4, o + 3 * MR);
+      hn::StoreU(hn::ConcatUpperUpper(d4, t1, t0), d4, o + rows);
+      hn::StoreU(hn::ConcatLowerLower(d4, t3, t2), d4, o + 2 * rows);
+      hn::StoreU(hn::ConcatUpperUpper(d4, t3, t2), d4, o + 3 * rows);
     }
   for (; k < kc; ++k)
-    for (int r = 0; r < MR; ++r) out[ptrdiff_t(k) * MR + r] = src[ptrdiff_t(r) * lda + k];
+    for (int r = 0; r < rows; ++r) out[ptrdiff_t(k) * rows + r] = src[ptrdiff_t(r) * lda + k];
 }
 #endif
 
@@ -203,7 +202,7 @@ void PackA(bool trans, const float* A, int lda, int M, int i0, int mc, int p0, i
 #if HWY_TARGET != HWY_SCALAR
       if constexpr (MR % 4 == 0) {
         if (rows == MR) {
-          PackRows<MR>(A + ptrdiff_t(i0 + q) * lda + p0, lda, kc, out);
+          PackRows(A + ptrdiff_t(i0 + q) * lda + p0, lda, MR, kc, out);
           continue;
         }
       }
@@ -227,6 +226,12 @@ void PackB(bool trans, const float* B, int ldb, int N, int j0, int nc, int p0, i
   for (int q = 0; q < nc; q += NR, out += ptrdiff_t(NR) * kc) {
     const int cols = std::min(NR, N - (j0 + q));
     if (trans) {  // op(B)(k, j) = B[j][k]
+#if HWY_TARGET != HWY_SCALAR
+      if (cols == NR) {
+        PackRows(B + ptrdiff_t(j0 + q) * ldb + p0, ldb, NR, kc, out);
+        continue;
+      }
+#endif
       for (int c = 0; c < NR; ++c) {
         if (c >= cols) {
           for (int k = 0; k < kc; ++k) out[k * NR + c] = 0;
