@@ -1,8 +1,10 @@
 // ss::sgemm (ops/gemm.h): Goto/BLIS blocking over packed panels. For each
 // block of kKc rows of op(B) and kNc columns, op(B) is packed into panels of
 // NR = 2 or 3 vectors of columns (whichever pads N less; k-major,
-// zero-padded); for each block of kMc rows of op(A), op(A) into panels of MR
-// rows (k-major, zero-padded). The micro-kernel keeps an MR x NR tile of C in
+// zero-padded); for each block of kMc rows of op(A), a transposed A into
+// panels of MR rows (k-major, zero-padded), while an untransposed A is read
+// in place (its rows are already contiguous in k) but for a last panel of
+// fewer than MR rows. The micro-kernel keeps an MR x NR tile of C in
 // registers (12 x 2 or 8 x 3 vectors on targets with 32 vector registers, 6 x 2
 // or 4 x 3 on those with 16), broadcasting one element of A per row and
 // multiplying it into the vectors of B with FMA. Edge tiles compute in full on
@@ -93,13 +95,15 @@ HWY_INLINE void Put(D d, V acc, float* out, V va, V vb, int mode) {
     hn::StoreU(hn::MulAdd(acc, va, hn::Mul(hn::LoadU(d, out), vb)), d, out);
 }
 
-// One MR x NR tile (NR = NV vectors) over kc steps of the packed panels ap
-// (kc x MR) and bp (kc x NR). mode: 0 overwrite (beta 0), 1 accumulate (beta
-// 1), 2 scale by beta. mr x nr is the part of the tile inside C.
-template <int NV>
-HWY_NOINLINE void MicroKernel(int kc, const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bp,
-                              float* c, int ldc, float alpha, float beta, int mode, int mr,
-                              int nr) {
+// One MR x NR tile (NR = NV vectors) over kc steps of the panels ap and bp
+// (kc x NR, packed). ap is packed (kc x MR) or, if kDirect, MR whole rows of
+// A itself, lda apart (the same products in the same order, so the same
+// bits). mode: 0 overwrite (beta 0), 1 accumulate (beta 1), 2 scale by beta.
+// mr x nr is the part of the tile inside C.
+template <int NV, bool kDirect>
+HWY_NOINLINE void MicroKernel(int kc, const float* HWY_RESTRICT ap, int lda,
+                              const float* HWY_RESTRICT bp, float* c, int ldc, float alpha,
+                              float beta, int mode, int mr, int nr) {
   constexpr int MR = Mr<NV>();
   const D d;
   const size_t L = hn::Lanes(d);
@@ -112,14 +116,14 @@ HWY_NOINLINE void MicroKernel(int kc, const float* HWY_RESTRICT ap, const float*
     const auto b2 = NV == 3 ? hn::Load(d, bp + 2 * L) : b0;
 #define SS_GEMM_FMA(r)                                           \
   if constexpr (r < MR) {                                        \
-    const auto a = hn::Set(d, ap[r]);                            \
+    const auto a = hn::Set(d, ap[kDirect ? r * lda : r]);        \
     c##r##0 = hn::MulAdd(a, b0, c##r##0);                        \
     c##r##1 = hn::MulAdd(a, b1, c##r##1);                        \
     if constexpr (NV == 3) c##r##2 = hn::MulAdd(a, b2, c##r##2); \
   }
     SS_GEMM_ROWS(SS_GEMM_FMA)
 #undef SS_GEMM_FMA
-    ap += MR;
+    ap += kDirect ? 1 : MR;
     bp += NV * L;
   }
   const int NR = int(NV * L);
@@ -340,14 +344,22 @@ void GemmPacked(bool ta, bool tb, int M, int N, int K, float alpha, const float*
       PackB(tb, B, ldb, N, j0, nc_pad, p0, kc, NR, bp);
       for (int i0 = 0; i0 < M; i0 += mc_max) {
         const int mc = std::min(mc_max, M - i0);
-        const int mc_pad = (mc + MR - 1) / MR * MR;
-        PackA<MR>(ta, A, lda, M, i0, mc_pad, p0, kc, ap);
+        // Untransposed A is read in place, whole panels of MR rows; only the
+        // edge panel is packed (zero-padded). A transposed A is packed whole.
+        const int direct = ta ? 0 : mc / MR * MR;
+        PackA<MR>(ta, A, lda, M, i0 + direct, (mc - direct + MR - 1) / MR * MR, p0, kc, ap);
         for (int jr = 0; jr < nc; jr += NR) {
           const float* bpanel = bp + ptrdiff_t(jr) * kc;
-          for (int ir = 0; ir < mc; ir += MR)
-            MicroKernel<NV>(kc, ap + ptrdiff_t(ir) * kc, bpanel,
-                            C + ptrdiff_t(i0 + ir) * ldc + j0 + jr, ldc, alpha, b_eff, mode,
-                            std::min(MR, mc - ir), std::min(NR, nc - jr));
+          float* cpanel = C + ptrdiff_t(i0) * ldc + j0 + jr;
+          const int nr = std::min(NR, nc - jr);
+          int ir = 0;
+          for (; ir < direct; ir += MR)
+            MicroKernel<NV, true>(kc, A + ptrdiff_t(i0 + ir) * lda + p0, lda, bpanel,
+                                  cpanel + ptrdiff_t(ir) * ldc, ldc, alpha, b_eff, mode, MR, nr);
+          for (; ir < mc; ir += MR)
+            MicroKernel<NV, false>(kc, ap + ptrdiff_t(ir - direct) * kc, MR, bpanel,
+                                   cpanel + ptrdiff_t(ir) * ldc, ldc, alpha, b_eff, mode,
+                                   std::min(MR, mc - ir), nr);
         }
       }
     }
