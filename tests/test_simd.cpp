@@ -172,6 +172,40 @@ TEST(Simd, AttnOpOnEveryTargetMatchesDouble) {
   }
 }
 
+// The op's backward (simd::attn_op_backward, the tiled path's): every op,
+// with and without the log-n bias and the extra logits (their gradients
+// accumulated onto what dextra held), against attn_op_backward in double on
+// the same inputs.
+TEST(Simd, AttnOpBackwardOnEveryTargetMatchesDouble) {
+  std::mt19937 rng(5);
+  const ss::AttnOp ops[] = {ss::AttnOp::Softmax,     ss::AttnOp::Softmax1, ss::AttnOp::Sigmoid,
+                            ss::AttnOp::SigmoidNorm, ss::AttnOp::Elu1,     ss::AttnOp::Elu1Norm};
+  for (int n : kLengths) {
+    const auto s = normal(size_t(n), rng, 3), dp = normal(size_t(n), rng);
+    const float extra[2] = {1.5f, 0};
+    const double extra_d[2] = {extra[0], extra[1]};
+    for (ss::AttnOp op : ops)
+      for (bool logn : {false, true})
+        for (int n_extra : {0, 2}) {
+          std::vector<float> p = s;  // the op's weights, as the forward pass left them
+          ss::simd::attn_op(op, logn, p.data(), n, extra, n_extra);
+          std::vector<double> want(s.size()), dextra_want = {0.25, -0.5};
+          ss::attn_op_backward(op, logn, wide(s).data(), wide(p).data(), wide(dp).data(),
+                               want.data(), n, extra_d, n_extra, dextra_want.data());
+          each_target([&](const std::string& t) {
+            std::vector<float> got(s.size()), dextra = {0.25f, -0.5f};
+            ss::simd::attn_op_backward(op, logn, s.data(), p.data(), dp.data(), got.data(), n,
+                                       extra, n_extra, dextra.data());
+            const std::string what = std::string(ss::attn_op_name(op)) + (logn ? " logn " : " ") +
+                                     t + " n=" + std::to_string(n) +
+                                     " extras=" + std::to_string(n_extra);
+            expect_close(got, want, 1e-5, 1, what);
+            expect_close(dextra, dextra_want, 1e-5, 1, what + " dextra");
+          });
+        }
+  }
+}
+
 TEST(Simd, NormsOnEveryTargetMatchDouble) {
   std::mt19937 rng(3);
   for (int dim : {4, 8, 63, 64, 576}) {

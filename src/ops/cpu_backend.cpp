@@ -256,7 +256,7 @@ void attend_tile_backward(const AttentionGradRow* rows, const std::vector<int>& 
     simd::attn_op(ap.op, ap.logn_bias, p, len, extra, n_extra);
     if (len > n) dp[n] = simd::dot(go, ap.kv_bias_v + kvh * hd, hd);
     // dS (into s) from the op's derivative, as attention_backward.
-    attn_op_backward(ap.op, ap.logn_bias, s, p, dp, s, len, extra, n_extra, dextra);
+    simd::attn_op_backward(ap.op, ap.logn_bias, s, p, dp, s, len, extra, n_extra, dextra);
     if (g.dsink && ap.sink_logits) g.dsink[h] += dextra[0];
     w.kb[size_t(i)] = len > n ? p[n] : 0.0f;
     w.dkb[size_t(i)] = len > n ? s[n] : 0.0f;

@@ -255,6 +255,20 @@ void attn_op_forward(AttnOp op, bool logn, S* s, int n, const S* extra, int n_ex
     for (int j = 0; j < n; ++j) s[j] /= sum;
 }
 
+// The softmax ops' extra logits (sink logits, softmax1's zero) accumulated
+// into dextra, given the slots' weights p and pdp = sum p dp: the extras
+// share what the slots leave, 1 - sum p, in proportion to exp(e); an extra
+// has no value, so its gradient is -p_e * pdp.
+template <class S>
+void softmax_extras_backward(const S* p, int n, S pdp, const S* extra, int n_extra, S* dextra) {
+  if (!dextra || n_extra == 0) return;
+  S left = 1, emx = -INFINITY, esum = 0;
+  for (int j = 0; j < n; ++j) left -= p[j];
+  for (int e = 0; e < n_extra; ++e) emx = std::max(emx, extra[e]);
+  for (int e = 0; e < n_extra; ++e) esum += std::exp(extra[e] - emx);
+  for (int e = 0; e < n_extra; ++e) dextra[e] -= left * std::exp(extra[e] - emx) / esum * pdp;
+}
+
 // Backward of attn_op_forward: from the scores s, the weights p and dp,
 // writes ds (which may alias s); accumulates into dextra (may be null) the extras' gradients.
 template <class S>
@@ -264,15 +278,7 @@ void attn_op_backward(AttnOp op, bool logn, const S* s, const S* p, const S* dp,
   for (int j = 0; j < n; ++j) pdp += p[j] * dp[j];
   if (op == AttnOp::Softmax || op == AttnOp::Softmax1) {
     for (int j = 0; j < n; ++j) ds[j] = p[j] * (dp[j] - pdp);
-    if (dextra && n_extra > 0) {
-      // The extras share what the slots leave, 1 - sum p, in proportion to
-      // exp(e); an extra has no value, so its gradient is -p_e * sum p dp.
-      S left = 1, emx = -INFINITY, esum = 0;
-      for (int j = 0; j < n; ++j) left -= p[j];
-      for (int e = 0; e < n_extra; ++e) emx = std::max(emx, extra[e]);
-      for (int e = 0; e < n_extra; ++e) esum += std::exp(extra[e] - emx);
-      for (int e = 0; e < n_extra; ++e) dextra[e] -= left * std::exp(extra[e] - emx) / esum * pdp;
-    }
+    softmax_extras_backward(p, n, pdp, extra, n_extra, dextra);
     return;
   }
   const S bias = logn ? -S(std::log(double(n))) : S(0);

@@ -141,6 +141,23 @@ void AttnOpRow(AttnOp op, bool logn, float* s, int n, const float* extra, int n_
   }
 }
 
+// attn_op_backward (ops/kernels.h) on floats: the softmax ops' sum p dp and
+// ds = p (dp - sum p dp) vectorised; the other ops through the template.
+void AttnOpBackwardRow(AttnOp op, bool logn, const float* s, const float* p, const float* dp,
+                       float* ds, int n, const float* extra, int n_extra, float* dextra) {
+  if (op != AttnOp::Softmax && op != AttnOp::Softmax1)
+    return attn_op_backward(op, logn, s, p, dp, ds, n, extra, n_extra, dextra);
+  const hn::ScalableTag<float> d;
+  const int L = int(hn::Lanes(d));
+  const float pdp = DotOver(d, p, dp, n);
+  const auto vpdp = hn::Set(d, pdp);
+  int j = 0;
+  for (; j + L <= n; j += L)
+    hn::StoreU(hn::Mul(hn::LoadU(d, p + j), hn::Sub(hn::LoadU(d, dp + j), vpdp)), d, ds + j);
+  for (; j < n; ++j) ds[j] = p[j] * (dp[j] - pdp);
+  softmax_extras_backward(p, n, pdp, extra, n_extra, dextra);
+}
+
 // attention_head with this target's dot and axpy; flattened, so they and
 // the template's loops compile for the target in one body. At most 256-bit
 // vectors: a head dim of 64 is one 2x8-lane step, and BM_Attention was
@@ -460,6 +477,7 @@ HWY_EXPORT(Dot);
 HWY_EXPORT(Axpy);
 HWY_EXPORT(AttentionHead);
 HWY_EXPORT(AttnOpRow);
+HWY_EXPORT(AttnOpBackwardRow);
 HWY_EXPORT(Norm);
 HWY_EXPORT(Rope);
 HWY_EXPORT(ActivationRow);
@@ -475,6 +493,10 @@ void attention_head(const float* q_win, const float* q_sink, const KvView& kv,
 }
 void attn_op(AttnOp op, bool logn, float* s, int n, const float* extra, int n_extra) {
   HWY_DYNAMIC_DISPATCH(AttnOpRow)(op, logn, s, n, extra, n_extra);
+}
+void attn_op_backward(AttnOp op, bool logn, const float* s, const float* p, const float* dp,
+                      float* ds, int n, const float* extra, int n_extra, float* dextra) {
+  HWY_DYNAMIC_DISPATCH(AttnOpBackwardRow)(op, logn, s, p, dp, ds, n, extra, n_extra, dextra);
 }
 void norm(NormKind kind, const float* x, const float* g, const float* b, float* y, int T, int dim,
           float eps) {

@@ -36,6 +36,9 @@ void attention_head(const float* q_win, const float* q_sink, const KvViewT<float
 // attn_op_forward (ops/kernels.h) on floats: one query's n scores to the
 // op's weights in place, exp vectorised.
 void attn_op(AttnOp op, bool logn, float* s, int n, const float* extra, int n_extra);
+// attn_op_backward (ops/kernels.h) on floats: the softmax ops vectorised.
+void attn_op_backward(AttnOp op, bool logn, const float* s, const float* p, const float* dp,
+                      float* ds, int n, const float* extra, int n_extra, float* dextra);
 // norm_forward (ops/kernels.h) over T rows of dim floats; the statistics in
 // double, as there.
 void norm(NormKind kind, const float* x, const float* g, const float* b, float* y, int T, int dim,
