@@ -206,6 +206,36 @@ TEST(Simd, AttnOpBackwardOnEveryTargetMatchesDouble) {
   }
 }
 
+// The trainer's loss and its gradient (simd::cross_entropy) against
+// -log softmax in double and softmax - onehot, times the scale, over
+// vocabularies around each vector width up to a real model's.
+TEST(Simd, CrossEntropyOnEveryTargetMatchesDouble) {
+  std::mt19937 rng(6);
+  for (int n : {1, 7, 16, 17, 259, 49152}) {
+    const auto x = normal(size_t(n), rng, 4);
+    const int target = n / 3;
+    double mx = -INFINITY, sum = 0;
+    for (float v : x) mx = std::max(mx, double(v));
+    for (float v : x) sum += std::exp(v - mx);
+    const double nll = std::log(sum) + mx - x[size_t(target)], scale = 0.125;
+    std::vector<double> grad(x.size());
+    for (size_t j = 0; j < x.size(); ++j)
+      grad[j] = scale * (std::exp(x[j] - mx) / sum - (int(j) == target));
+    each_target([&](const std::string& t) {
+      const std::string what = t + " n=" + std::to_string(n);
+      std::vector<float> row = x;
+      EXPECT_NEAR(ss::simd::cross_entropy(row.data(), n, target, float(scale), false), nll,
+                  1e-5 * (1 + nll))
+          << what;
+      EXPECT_EQ(row, x) << what << ": the row changed without grad";
+      EXPECT_NEAR(ss::simd::cross_entropy(row.data(), n, target, float(scale), true), nll,
+                  1e-5 * (1 + nll))
+          << what;
+      expect_close(row, grad, 1e-5, scale / n, what + " grad");
+    });
+  }
+}
+
 TEST(Simd, NormsOnEveryTargetMatchDouble) {
   std::mt19937 rng(3);
   for (int dim : {4, 8, 63, 64, 576}) {

@@ -141,6 +141,40 @@ void AttnOpRow(AttnOp op, bool logn, float* s, int n, const float* extra, int n_
   }
 }
 
+// token_nll (ops/kernels.h) of one row of logits, exp vectorised, summed in
+// float over blocks of 1024 and the blocks in double (so a 49k vocabulary
+// sums as accurately as 259); with grad, the row becomes scale *
+// (softmax(x) - onehot(target)).
+double CrossEntropyRow(float* x, int n, int target, float scale, bool grad) {
+  const hn::ScalableTag<float> d;
+  using V = hn::Vec<decltype(d)>;
+  const int L = int(hn::Lanes(d));
+  const float mx = MaxOver(d, x, n), xt = x[target];
+  const V vmx = hn::Set(d, mx);
+  const auto ex = [&](V v) { return hn::Exp(d, hn::Sub(v, vmx)); };
+  constexpr int kBlock = 1024;
+  double sum = 0;
+  for (int b = 0; b < n; b += kBlock) {
+    const int m = std::min(kBlock, n - b);
+    if (grad) {  // the exps stay in the row
+      sum += MapSum(d, x + b, m, ex);
+      continue;
+    }
+    auto acc = hn::Zero(d);
+    int i = 0;
+    for (; i + L <= m; i += L) acc = hn::Add(acc, ex(hn::LoadU(d, x + b + i)));
+    float part = hn::GetLane(hn::SumOfLanes(d, acc));
+    for (; i < m; ++i) part += std::exp(x[b + i] - mx);
+    sum += part;
+  }
+  if (grad) {
+    const V k = hn::Set(d, float(scale / sum));
+    MapSum(d, x, n, [&](V v) { return hn::Mul(v, k); });
+    x[target] -= scale;
+  }
+  return std::log(sum) + mx - xt;
+}
+
 // attn_op_backward (ops/kernels.h) on floats: the softmax ops' sum p dp and
 // ds = p (dp - sum p dp) vectorised; the other ops through the template.
 void AttnOpBackwardRow(AttnOp op, bool logn, const float* s, const float* p, const float* dp,
@@ -478,6 +512,7 @@ HWY_EXPORT(Axpy);
 HWY_EXPORT(AttentionHead);
 HWY_EXPORT(AttnOpRow);
 HWY_EXPORT(AttnOpBackwardRow);
+HWY_EXPORT(CrossEntropyRow);
 HWY_EXPORT(Norm);
 HWY_EXPORT(Rope);
 HWY_EXPORT(ActivationRow);
@@ -497,6 +532,9 @@ void attn_op(AttnOp op, bool logn, float* s, int n, const float* extra, int n_ex
 void attn_op_backward(AttnOp op, bool logn, const float* s, const float* p, const float* dp,
                       float* ds, int n, const float* extra, int n_extra, float* dextra) {
   HWY_DYNAMIC_DISPATCH(AttnOpBackwardRow)(op, logn, s, p, dp, ds, n, extra, n_extra, dextra);
+}
+double cross_entropy(float* x, int n, int target, float scale, bool grad) {
+  return HWY_DYNAMIC_DISPATCH(CrossEntropyRow)(x, n, target, scale, grad);
 }
 void norm(NormKind kind, const float* x, const float* g, const float* b, float* y, int T, int dim,
           float eps) {

@@ -39,6 +39,11 @@ void attn_op(AttnOp op, bool logn, float* s, int n, const float* extra, int n_ex
 // attn_op_backward (ops/kernels.h) on floats: the softmax ops vectorised.
 void attn_op_backward(AttnOp op, bool logn, const float* s, const float* p, const float* dp,
                       float* ds, int n, const float* extra, int n_extra, float* dextra);
+// token_nll (ops/kernels.h) of the n logits x for training: exp vectorised
+// in float, the sum in double across blocks (ppl keeps token_nll's double
+// exp). With grad, x becomes its gradient times scale: scale * (softmax(x) -
+// onehot(target)).
+double cross_entropy(float* x, int n, int target, float scale, bool grad);
 // norm_forward (ops/kernels.h) over T rows of dim floats; the statistics in
 // double, as there.
 void norm(NormKind kind, const float* x, const float* g, const float* b, float* y, int T, int dim,

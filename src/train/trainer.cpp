@@ -12,6 +12,7 @@
 #include "io/checkpoint.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
+#include "ops/simd.h"
 
 namespace ss {
 
@@ -147,12 +148,8 @@ double Trainer::loss(const std::vector<std::vector<int>>& samples, int first, bo
         std::fill_n(row, V, 0.0f);
         continue;
       }
-      const double lse = log_sum_exp(row, V);
-      nll_[r] = lse - row[s[i + 1]];
-      if (grads) {  // d(-log softmax[target]) = softmax - onehot
-        for (int j = 0; j < V; ++j) row[j] = float(std::exp(double(row[j]) - lse) * scale);
-        row[s[i + 1]] -= float(scale);
-      }
+      // d(-log softmax[target]) = softmax - onehot, written over the row.
+      nll_[r] = simd::cross_entropy(row, V, s[i + 1], float(scale), grads);
     }
     for (double x : nll_) total += x;  // in order: deterministic
     count += int64_t(B) * std::max(0, T - first);
