@@ -236,6 +236,18 @@ TEST(Simd, CrossEntropyOnEveryTargetMatchesDouble) {
   }
 }
 
+TEST(Simd, SumSquaresOnEveryTargetMatchesDouble) {
+  std::mt19937 rng(7);
+  for (int n : kLengths) {
+    const auto x = normal(size_t(n), rng, 3);
+    double want = 0;
+    for (float v : x) want += double(v) * v;
+    each_target([&](const std::string& t) {
+      EXPECT_NEAR(ss::simd::sum_squares(x.data(), n), want, 1e-12 * want) << t << " n=" << n;
+    });
+  }
+}
+
 TEST(Simd, NormsOnEveryTargetMatchDouble) {
   std::mt19937 rng(3);
   for (int dim : {4, 8, 63, 64, 576}) {

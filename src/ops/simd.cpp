@@ -232,6 +232,14 @@ double SumDouble(const float* x, int n, double c) {
   return s;
 }
 
+// sum_i x[i]^2 in double, over chunks of up to 2^30 floats.
+double SumSquares(const float* x, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; i += int64_t(1) << 30)
+    s += SumDouble<true>(x + i, int(std::min<int64_t>(n - i, int64_t(1) << 30)), 0.0);
+  return s;
+}
+
 struct NormStep {
   const float *x, *g, *b;
   float* y;
@@ -513,6 +521,7 @@ HWY_EXPORT(AttentionHead);
 HWY_EXPORT(AttnOpRow);
 HWY_EXPORT(AttnOpBackwardRow);
 HWY_EXPORT(CrossEntropyRow);
+HWY_EXPORT(SumSquares);
 HWY_EXPORT(Norm);
 HWY_EXPORT(Rope);
 HWY_EXPORT(ActivationRow);
@@ -533,6 +542,7 @@ void attn_op_backward(AttnOp op, bool logn, const float* s, const float* p, cons
                       float* ds, int n, const float* extra, int n_extra, float* dextra) {
   HWY_DYNAMIC_DISPATCH(AttnOpBackwardRow)(op, logn, s, p, dp, ds, n, extra, n_extra, dextra);
 }
+double sum_squares(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(SumSquares)(x, n); }
 double cross_entropy(float* x, int n, int target, float scale, bool grad) {
   return HWY_DYNAMIC_DISPATCH(CrossEntropyRow)(x, n, target, scale, grad);
 }

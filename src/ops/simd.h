@@ -39,6 +39,8 @@ void attn_op(AttnOp op, bool logn, float* s, int n, const float* extra, int n_ex
 // attn_op_backward (ops/kernels.h) on floats: the softmax ops vectorised.
 void attn_op_backward(AttnOp op, bool logn, const float* s, const float* p, const float* dp,
                       float* ds, int n, const float* extra, int n_extra, float* dextra);
+// sum_i x[i]^2 over n floats, in double (the trainer's gradient norm).
+double sum_squares(const float* x, int64_t n);
 // token_nll (ops/kernels.h) of the n logits x for training: exp vectorised
 // in float, the sum in double across blocks (ppl keeps token_nll's double
 // exp). With grad, x becomes its gradient times scale: scale * (softmax(x) -

@@ -171,9 +171,7 @@ StepStats Trainer::train_step(const Corpus& data) {
       micro.push_back(data.train_sample(o_.seed, step_, a * o_.batch + b));
     loss_sum += loss(micro, first, true, scale) * o_.batch;
   }
-  double norm2 = 0;
-  for (float g : grads_) norm2 += double(g) * g;
-  const double gnorm = std::sqrt(norm2);
+  const double gnorm = std::sqrt(simd::sum_squares(grads_.data(), int64_t(grads_.size())));
   const float clip = o_.clip > 0 && gnorm > o_.clip ? float(o_.clip / gnorm) : 1.0f;
   check(std::isfinite(gnorm), "train: the gradient is not finite at step ", step_,
         " (lower --lr or raise --warmup)");
