@@ -85,6 +85,15 @@ class Backend {
   // Elementwise: the same for any thread count.
   virtual void adamw(float* p, const float* grad, float* m, float* v, int64_t n,
                      const AdamWStep& s) = 0;
+  // The training loss of T rows of V logits: nll[t] = -log softmax(row
+  // t)[targets[t]], or 0 where targets[t] < 0 (no target). With grad, each
+  // row becomes its gradient times scale, softmax - onehot (zeros without a
+  // target).
+  virtual void cross_entropy(float* logits, int T, int V, const int* targets, float scale,
+                             bool grad, double* nll) = 0;
+  // sum_i x[i]^2 over n floats in double (the gradient norm), the same for
+  // any thread count.
+  virtual double sum_squares(const float* x, int64_t n) = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend();

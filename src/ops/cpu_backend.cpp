@@ -429,6 +429,22 @@ class CpuBackend final : public Backend {
     });
   }
 
+  void cross_entropy(float* logits, int T, int V, const int* targets, float scale, bool grad,
+                     double* nll) override {
+#pragma omp parallel for schedule(static) if (int64_t(T) * V >= (1 << 16))
+    for (int t = 0; t < T; ++t) {
+      float* row = logits + size_t(t) * V;
+      if (targets[t] < 0) {
+        if (grad) std::fill_n(row, V, 0.0f);
+        nll[t] = 0;
+        continue;
+      }
+      nll[t] = simd::cross_entropy(row, V, targets[t], scale, grad);
+    }
+  }
+
+  double sum_squares(const float* x, int64_t n) override { return simd::sum_squares(x, n); }
+
   void attention_backward(const AttentionGradRow* rows, int n, const AttentionParams& ap, float* dk,
                           float* dv, float* dsink, float* dkb_k, float* dkb_v) override {
     if (n == 0) return;

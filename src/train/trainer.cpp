@@ -12,7 +12,6 @@
 #include "io/checkpoint.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
-#include "ops/simd.h"
 
 namespace ss {
 
@@ -138,19 +137,13 @@ double Trainer::loss(const std::vector<std::vector<int>>& samples, int first, bo
     }
     model_->forward(be_, *ws_, seqs, logits_.data(), true);
     const int rows = B * T;
-    nll_.assign(rows, 0.0);
-#pragma omp parallel for schedule(static) if (int64_t(rows) * V >= (1 << 16))
-    for (int r = 0; r < rows; ++r) {
+    nll_.resize(rows);
+    targets_.resize(rows);
+    for (int r = 0; r < rows; ++r) {  // the next token, where the loss counts it
       const int i = r % T;
-      const std::vector<int>& s = samples[b0 + r / T];
-      float* row = logits_.data() + size_t(r) * V;
-      if (i + 1 < first || i == T - 1) {  // no target: no gradient
-        std::fill_n(row, V, 0.0f);
-        continue;
-      }
-      // d(-log softmax[target]) = softmax - onehot, written over the row.
-      nll_[r] = simd::cross_entropy(row, V, s[i + 1], float(scale), grads);
+      targets_[r] = i + 1 < first || i == T - 1 ? -1 : samples[b0 + r / T][i + 1];
     }
+    be_.cross_entropy(logits_.data(), rows, V, targets_.data(), float(scale), grads, nll_.data());
     for (double x : nll_) total += x;  // in order: deterministic
     count += int64_t(B) * std::max(0, T - first);
     if (grads) model_->backward(be_, *ws_, seqs, logits_.data(), gb);
@@ -171,7 +164,7 @@ StepStats Trainer::train_step(const Corpus& data) {
       micro.push_back(data.train_sample(o_.seed, step_, a * o_.batch + b));
     loss_sum += loss(micro, first, true, scale) * o_.batch;
   }
-  const double gnorm = std::sqrt(simd::sum_squares(grads_.data(), int64_t(grads_.size())));
+  const double gnorm = std::sqrt(be_.sum_squares(grads_.data(), int64_t(grads_.size())));
   const float clip = o_.clip > 0 && gnorm > o_.clip ? float(o_.clip / gnorm) : 1.0f;
   check(std::isfinite(gnorm), "train: the gradient is not finite at step ", step_,
         " (lower --lr or raise --warmup)");

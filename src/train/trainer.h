@@ -88,7 +88,8 @@ class Trainer {
   std::unique_ptr<Tape> tape_;
   std::vector<KvCache> caches_;  // one per sample of a micro-batch
   std::vector<float> logits_;
-  std::vector<double> nll_;  // per row of a micro-batch
+  std::vector<double> nll_;   // per row of a micro-batch
+  std::vector<int> targets_;  // and its target (-1: none)
 };
 
 // A one-line check that a config is one the trainer can build (the
