@@ -70,8 +70,8 @@ int main(int argc, char** argv) {
   for (int t : {4, 16, 32, 64, 256, 512})
     cases.push_back({"pre" + std::to_string(t) + " 256->688", false, true, t, 688, 256, 0});
   // Attention over a tile (CpuBackend: 32 rows of up to 4 query heads sharing a KV head,
-  // against 256 slots, head dim 64): scores, their weighted sum of V, and dK/dV; one head
-  // (the train section's model), then four.
+  // against 256 slots, head dim 64): scores, their weighted sum of V, and dK/dV; for one,
+  // two and four heads (32, 64 and 128 rows; the train section's model has one).
   for (int m : {32, 64, 128}) {
     const std::string rows = " " + std::to_string(m) + "r";
     cases.push_back({"attn q.k" + rows, false, true, m, 256, 64, 0});

@@ -790,7 +790,8 @@ class ServerProcess {
     if (pid_ > 0) kill(pid_, sig);  // never 0: that would signal the test's own group
   }
 
-  // Waits up to `limit` seconds; the exit status, or -1 (and kills it) on timeout.
+  // Waits up to `limit` seconds; the exit status, or -1 on timeout (the
+  // destructor then kills it).
   int wait_exit(double limit) {
     const auto t0 = Clock::now();
     int st = 0;

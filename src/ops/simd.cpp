@@ -73,17 +73,18 @@ void Axpy(float a, const float* x, float* y, int n) {
   Steps(n, f);
 }
 
-// x[i] = f(x[i]) over n floats, full vectors then the rest through a
-// full-vector buffer (Highway 1.0.3's MaskedLoad and BlendedStore read and
-// write a whole vector below AVX-512); returns the sum of the results.
-template <class D, class F>
+// x[i] = f(x[i]) over n floats (only summed, x unchanged, if !kStore), full
+// vectors then the rest through a full-vector buffer (Highway 1.0.3's
+// MaskedLoad and BlendedStore read and write a whole vector below
+// AVX-512); returns the sum of the results.
+template <bool kStore = true, class D, class F>
 HWY_INLINE float MapSum(D d, float* x, int n, F f) {
   const int L = int(hn::Lanes(d));
   auto sum = hn::Zero(d);
   int i = 0;
   for (; i + L <= n; i += L) {
     const auto y = f(hn::LoadU(d, x + i));
-    hn::StoreU(y, d, x + i);
+    if constexpr (kStore) hn::StoreU(y, d, x + i);
     sum = hn::Add(sum, y);
   }
   if (i < n) {
@@ -91,8 +92,10 @@ HWY_INLINE float MapSum(D d, float* x, int n, F f) {
     std::copy(x + i, x + n, tail);
     const auto m = hn::FirstN(d, size_t(n - i));
     const auto y = hn::IfThenElseZero(m, f(hn::Load(d, tail)));
-    hn::Store(y, d, tail);
-    std::copy(tail, tail + (n - i), x + i);
+    if constexpr (kStore) {
+      hn::Store(y, d, tail);
+      std::copy(tail, tail + (n - i), x + i);
+    }
     sum = hn::Add(sum, y);
   }
   return hn::GetLane(hn::SumOfLanes(d, sum));
@@ -148,24 +151,14 @@ void AttnOpRow(AttnOp op, bool logn, float* s, int n, const float* extra, int n_
 double CrossEntropyRow(float* x, int n, int target, float scale, bool grad) {
   const hn::ScalableTag<float> d;
   using V = hn::Vec<decltype(d)>;
-  const int L = int(hn::Lanes(d));
   const float mx = MaxOver(d, x, n), xt = x[target];
   const V vmx = hn::Set(d, mx);
   const auto ex = [&](V v) { return hn::Exp(d, hn::Sub(v, vmx)); };
   constexpr int kBlock = 1024;
   double sum = 0;
-  for (int b = 0; b < n; b += kBlock) {
+  for (int b = 0; b < n; b += kBlock) {  // with grad the exps stay in the row
     const int m = std::min(kBlock, n - b);
-    if (grad) {  // the exps stay in the row
-      sum += MapSum(d, x + b, m, ex);
-      continue;
-    }
-    auto acc = hn::Zero(d);
-    int i = 0;
-    for (; i + L <= m; i += L) acc = hn::Add(acc, ex(hn::LoadU(d, x + b + i)));
-    float part = hn::GetLane(hn::SumOfLanes(d, acc));
-    for (; i < m; ++i) part += std::exp(x[b + i] - mx);
-    sum += part;
+    sum += grad ? MapSum(d, x + b, m, ex) : MapSum<false>(d, x + b, m, ex);
   }
   if (grad) {
     const V k = hn::Set(d, float(scale / sum));
