@@ -124,8 +124,8 @@ TEST(PlotCli, PplCsvsToOneChart) {
 }
 
 // A log as `sinkstream train` writes it: step lines, and evaluation lines
-// with validation loss and Sink_1..k.
-std::string train_log(int k) {
+// with validation loss, Sink_1..k and (with alpha) alpha_1 against uniform.
+std::string train_log(int k, bool alpha = false) {
   std::ostringstream o;
   for (int step = 1; step <= 40; ++step) {
     o << R"({"grad_norm":1.0,"loss":)" << 5.0 / step << R"(,"lr":0.001,"step":)" << step
@@ -134,7 +134,9 @@ std::string train_log(int k) {
     if (step % 10 == 0) {
       o << R"({"sink":[)";
       for (int j = 1; j <= k; ++j) o << (j > 1 ? "," : "") << step / j;
-      o << R"(],"sink_eps":0.3,"step":)" << step << R"(,"val_loss":)" << 6.0 / step << "}\n";
+      o << R"(],"sink_eps":0.3,"step":)" << step << R"(,"val_loss":)" << 6.0 / step;
+      if (alpha) o << R"(,"alpha1":)" << 0.01 * step << R"(,"alpha1_uniform":0.024)";
+      o << "}\n";
     }
   }
   return o.str();
@@ -158,6 +160,12 @@ TEST(PlotCli, TrainingLogsToLossAndSinkPanels) {
   std::ofstream(d + "/softmax/log.jsonl", std::ios::app) << R"({"step":41,"lo)";
   r = sstest::run_cli("plot " + d + "/softmax/log.jsonl -o " + d + "/live.png");
   EXPECT_EQ(r.status, 0) << r.err;
+  // alpha_1 in the log adds a third panel: the same size, other pixels.
+  std::ofstream(d + "/softmax/log.jsonl") << train_log(3, true);
+  r = sstest::run_cli("plot " + d + "/softmax/log.jsonl -o " + d + "/alpha.png");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(png_size(d + "/alpha.png"), png_size(d + "/one.png"));
+  EXPECT_NE(sstest::slurp(d + "/alpha.png"), sstest::slurp(d + "/one.png"));
 }
 
 void expect_error(const std::string& args, const std::string& needle) {
@@ -202,6 +210,13 @@ TEST(SinkErrors, BadInputIsOneLineAndStatus2) {
   expect_error("plot -o x.png " + write("evals.jsonl", "{\"step\":1,\"sink\":[1]}\n"),
                "no training steps");
   expect_error("plot -o x.png " + write("k.jsonl", train_log(2) + train_log(3)), "same k");
+  expect_error("plot -o x.png " + write("u.jsonl", train_log(1) + R"({"step":9,"alpha1":0.1})"
+                                                                  "\n"),
+               "u.jsonl:45: \"alpha1_uniform\"");
+  expect_error("plot -o x.png " + write("u0.jsonl", R"({"step":1,"loss":2,"alpha1":0.1,)"
+                                                    R"("alpha1_uniform":0})"
+                                                    "\n"),
+               "u0.jsonl:1: \"alpha1_uniform\" must be positive");
   expect_error("plot -o x.png " + write("str.jsonl", "{\"step\":\"1\",\"loss\":2}\n"),
                "str.jsonl:1: \"step\"");
 }

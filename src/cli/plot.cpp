@@ -1,10 +1,12 @@
 // sinkstream plot: curves from the files other commands write.
 //   - `sinkstream ppl --csv` files: per-token NLL along the stream, one line
 //     per policy (StreamingLLM, Figure 3).
-//   - `sinkstream train` logs (log.jsonl): training and validation loss, and
-//     Sink_k over the steps (Gu et al., the emergence curves).
+//   - `sinkstream train` logs (log.jsonl): training and validation loss,
+//     Sink_k and the first token's attention against uniform over the steps
+//     (Gu et al., the emergence curves).
 #include "plot/plot.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -61,11 +63,13 @@ std::pair<std::vector<double>, std::vector<double>> read_csv(const std::string& 
 }
 
 // The curves of one `sinkstream train` log: step lines carry "loss",
-// evaluation lines "val_loss" (when there is a held-out split) and "sink"
-// (Sink_1..k in percent).
+// evaluation lines "val_loss" (when there is a held-out split), "sink"
+// (Sink_1..k in percent) and "alpha1" with "alpha1_uniform" (the first
+// token's mean attention, and what uniform attention would give it).
 struct TrainLog {
   plot::Series loss, val;
   std::vector<plot::Series> sink;  // [k-1]
+  plot::Series alpha;              // alpha1 / alpha1_uniform
   double eps = 0;
 };
 
@@ -87,6 +91,12 @@ TrainLog read_log(const std::string& path) {
     const double step = number("step");
     if (j.contains("loss")) log.loss.x.push_back(step), log.loss.y.push_back(number("loss"));
     if (j.contains("val_loss")) log.val.x.push_back(step), log.val.y.push_back(number("val_loss"));
+    if (j.contains("alpha1")) {
+      const double uniform = number("alpha1_uniform");
+      check(uniform > 0, path, ":", n, ": \"alpha1_uniform\" must be positive");
+      log.alpha.x.push_back(step);
+      log.alpha.y.push_back(number("alpha1") / uniform);
+    }
     if (!j.contains("sink")) continue;
     const auto& s = j["sink"];
     check(s.is_array() && !s.empty() && (log.sink.empty() || s.size() == log.sink.size()), path,
@@ -128,8 +138,9 @@ void plot_nll(const PlotOptions& o) {
       {o.title.empty() ? "Per-token NLL along the stream" : o.title, 1, o.width, o.height});
 }
 
-// Two panels: loss (training lines, validation dots) and Sink_k. With one
-// run every logged k gets a line; with several, Sink_1 of each run.
+// Up to three panels: loss (training lines, validation dots), Sink_k, and
+// alpha_1 over uniform, with 10x (a sink) dashed. With one run every logged
+// k gets a line; with several, Sink_1 of each run.
 void plot_training(const PlotOptions& o) {
   const int smooth = o.smooth == 0 ? 1 : o.smooth;
   plot::Chart loss{
@@ -139,6 +150,11 @@ void plot_training(const PlotOptions& o) {
                              : "cross-entropy, mean of " + std::to_string(smooth) + " logged steps",
       .log_y = o.log_y};
   plot::Chart sink{.x_label = "step", .y_label = "% of (sample, layer, head)", .y_from_zero = true};
+  plot::Chart alpha{.title = "First token's attention",
+                    .x_label = "step",
+                    .y_label = "α_1 / uniform",
+                    .y_from_zero = true};
+  double last_step = 0;
   double eps = 0;
   const bool one = o.files.size() == 1;
   for (size_t i = 0; i < o.files.size(); ++i) {
@@ -159,6 +175,12 @@ void plot_training(const PlotOptions& o) {
       sink.series.push_back(std::move(log.sink[k]));
     }
     if (log.eps > 0) eps = log.eps;
+    if (!log.alpha.x.empty()) {
+      last_step = std::max(last_step, log.alpha.x.back());
+      log.alpha.label = one ? "α_1" : label;
+      log.alpha.markers = true;
+      alpha.series.push_back(std::move(log.alpha));
+    }
   }
   std::vector<plot::Chart> charts{loss};
   if (!sink.series.empty()) {
@@ -166,6 +188,11 @@ void plot_training(const PlotOptions& o) {
     t << (one ? "Sink_k" : "Sink_1") << ", eps = " << (eps > 0 ? eps : 0.3);
     sink.title = t.str();
     charts.push_back(std::move(sink));
+  }
+  if (!alpha.series.empty()) {
+    alpha.series.push_back(
+        {.label = "10x uniform (a sink)", .x = {0, last_step}, .y = {10, 10}, .dashed = true});
+    charts.push_back(std::move(alpha));
   }
   const int columns = int(charts.size());
   plot::save_charts(o.out, charts,
@@ -186,10 +213,11 @@ void run(const PlotOptions& o) {
 
 void add_plot(CLI::App& app) {
   auto o = std::make_shared<PlotOptions>();
-  CLI::App* cmd = app.add_subcommand(
-      "plot",
-      "Plot per-token NLL along the stream from `sinkstream ppl --csv` files, or loss and Sink_k "
-      "curves from `sinkstream train` logs (log.jsonl); one line per file");
+  CLI::App* cmd =
+      app.add_subcommand("plot",
+                         "Plot per-token NLL along the stream from `sinkstream ppl --csv` files, "
+                         "or loss, Sink_k and alpha_1 "
+                         "curves from `sinkstream train` logs (log.jsonl); one line per file");
   cmd->add_option("file", o->files, "ppl CSV files (index,token,nll) or training logs (.jsonl)")
       ->required();
   cmd->add_option("-o,--output", o->out, "Image to write (.png or .svg)")->required();
