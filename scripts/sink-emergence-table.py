@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """The long runs' evaluations as one Markdown table (README, issue 13).
 
-    python3 scripts/sink-emergence-table.py runs/softmax runs/sigmoid
+    python3 scripts/sink-emergence-table.py [--every STEPS] runs/softmax runs/sigmoid
 
 Reads RUN/log.jsonl of each run (sinkstream train's log) and prints, per
 evaluation step, the validation loss, Sink_1 (%) and alpha_1 of every run.
+With --every, only the steps that are multiples of it, and each run's first
+and last.
 """
+import argparse
 import json
 import os
-import sys
 
 
 def evals(run):
@@ -17,15 +19,21 @@ def evals(run):
 
 
 def main():
-    runs = sys.argv[1:]
-    if not runs:
-        sys.exit("usage: sink-emergence-table.py RUN [RUN ...]")
-    logs = [evals(r) for r in runs]
-    names = [os.path.basename(os.path.normpath(r)) for r in runs]
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", metavar="RUN", help="a `sinkstream train -o` directory")
+    ap.add_argument("--every", type=int, default=1, metavar="STEPS",
+                    help="only evaluations at multiples of this step (and each run's first and last)")
+    a = ap.parse_args()
+    if a.every < 1:
+        ap.error("--every must be at least 1")
+    logs = [evals(r) for r in a.runs]
+    names = [os.path.basename(os.path.normpath(r)) for r in a.runs]
+    ends = {f(log) for log in logs if log for f in (min, max)}
+    steps = sorted(s for s in set().union(*logs) if s % a.every == 0 or s in ends)
     head = ["step", "tokens"] + [f"{n} {c}" for n in names for c in ("val loss", "Sink_1", "α_1")]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
-    for step in sorted(set().union(*logs)):
+    for step in steps:
         cells = [f"{step:,}", f"{step * 2048 / 1e6:.1f}M"]
         for log in logs:
             e = log.get(step)
