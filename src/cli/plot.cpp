@@ -191,7 +191,7 @@ void plot_training(const PlotOptions& o) {
   }
   if (!alpha.series.empty()) {
     alpha.series.push_back(
-        {.label = "10x uniform (a sink)", .x = {0, last_step}, .y = {10, 10}, .dashed = true});
+        {.label = "10× uniform (a sink)", .x = {0, last_step}, .y = {10, 10}, .dashed = true});
     charts.push_back(std::move(alpha));
   }
   const int columns = int(charts.size());
@@ -213,11 +213,10 @@ void run(const PlotOptions& o) {
 
 void add_plot(CLI::App& app) {
   auto o = std::make_shared<PlotOptions>();
-  CLI::App* cmd =
-      app.add_subcommand("plot",
-                         "Plot per-token NLL along the stream from `sinkstream ppl --csv` files, "
-                         "or loss, Sink_k and alpha_1 "
-                         "curves from `sinkstream train` logs (log.jsonl); one line per file");
+  CLI::App* cmd = app.add_subcommand(
+      "plot",
+      "Plot per-token NLL along the stream from `sinkstream ppl --csv` files, or loss, Sink_k "
+      "and alpha_1 curves from `sinkstream train` logs (log.jsonl); one line per file");
   cmd->add_option("file", o->files, "ppl CSV files (index,token,nll) or training logs (.jsonl)")
       ->required();
   cmd->add_option("-o,--output", o->out, "Image to write (.png or .svg)")->required();
