@@ -154,7 +154,6 @@ void plot_training(const PlotOptions& o) {
                     .x_label = "step",
                     .y_label = "α_1 / uniform",
                     .y_from_zero = true};
-  double last_step = 0;
   double eps = 0;
   const bool one = o.files.size() == 1;
   for (size_t i = 0; i < o.files.size(); ++i) {
@@ -176,7 +175,6 @@ void plot_training(const PlotOptions& o) {
     }
     if (log.eps > 0) eps = log.eps;
     if (!log.alpha.x.empty()) {
-      last_step = std::max(last_step, log.alpha.x.back());
       log.alpha.label = one ? "α_1" : label;
       log.alpha.markers = true;
       alpha.series.push_back(std::move(log.alpha));
@@ -190,6 +188,8 @@ void plot_training(const PlotOptions& o) {
     charts.push_back(std::move(sink));
   }
   if (!alpha.series.empty()) {
+    double last_step = 0;
+    for (const plot::Series& s : alpha.series) last_step = std::max(last_step, s.x.back());
     alpha.series.push_back(
         {.label = "10× uniform (a sink)", .x = {0, last_step}, .y = {10, 10}, .dashed = true});
     charts.push_back(std::move(alpha));
