@@ -23,7 +23,10 @@ import tempfile
 
 
 def git(*args):
-    return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout
+    r = subprocess.run(["git", *args], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"sink-checkpoints.py: git {args[0]}: {r.stderr.strip()}")
+    return r.stdout
 
 
 def checkpoints(run):
@@ -79,7 +82,10 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for run in a.runs:
             name = os.path.basename(os.path.normpath(run))
-            for step, (commit, path) in checkpoints(run).items():
+            found = checkpoints(run)
+            if not found:
+                sys.exit(f"sink-checkpoints.py: {run} has no step-N/model.safetensors, committed or here")
+            for step, (commit, path) in found.items():
                 j = measure(a.bin, materialise(commit, path, tmp), a.text, tmp)
                 heads = [(l, h, j["alpha"][l][h][0], j["above_epsilon"][l][h][0])
                          for l in range(len(j["alpha"])) for h in range(len(j["alpha"][l]))]
