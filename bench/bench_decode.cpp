@@ -324,6 +324,9 @@ int main(int argc, char** argv) {
   app.add_option("--models", qo.models_dir, "Folder of the real GGUFs (quant section)")
       ->capture_default_str();
   app.add_option("--llama-reps", qo.reps, "llama-bench -r (quant section)")->capture_default_str();
+  app.add_option("--chunk", qo.chunk, "Our prefill's chunk in tokens (quant section)")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
   set_threads(threads);

@@ -246,12 +246,12 @@ struct OurFigures {
 
 // Decode: Stream::feed of one token (logits of it) after 16 warmup tokens,
 // best of a few runs; prefill: a fresh 512-token prompt (logits of the last
-// token) in the Stream's default chunks, best of a few.
+// token) in chunks of --chunk (the Stream's default), best of a few.
 OurFigures ours(const QuantOptions& o, const std::string& gguf) {
   auto m = Model::load(gguf);
   const int V = m->config().vocab_size;
   auto be = make_cpu_backend();
-  Stream s(m, *be, CachePolicy::make("sinks", 4, 1019));
+  Stream s(m, *be, CachePolicy::make("sinks", 4, 1019), o.chunk);
   std::vector<float> logits(static_cast<size_t>(V));
   const int steps = o.quick ? 16 : 64, reps = o.quick ? 2 : 3;
   const std::vector<int> toks = random_tokens(16 + steps * reps, V, 1);
@@ -330,8 +330,10 @@ void rss_row(const std::string& gguf) {
 
 void quant_section(const QuantOptions& o, double triad) {
   const bool have_llama = !o.llama_bench.empty() && access(o.llama_bench.c_str(), X_OK) == 0;
-  std::printf("\n== quant: decode and prefill (%d-token prompt), threads=%d, SIMD target %s ==\n",
-              kPrompt, o.threads, simd_target());
+  std::printf(
+      "\n== quant: decode and prefill (%d-token prompt, our chunks of %d), threads=%d, SIMD target "
+      "%s ==\n",
+      kPrompt, o.chunk, o.threads, simd_target());
   if (have_llama) {
     std::string version = run_command(quoted(o.llama_bench) + " --version 2>&1");
     version = version.substr(0, version.find('\n'));

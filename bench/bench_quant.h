@@ -4,14 +4,17 @@
 #pragma once
 #include <string>
 
+#include "model/stream.h"
+
 namespace ssbench {
 
 struct QuantOptions {
   bool quick = false;
   int threads = 1;
-  std::string llama_bench;  // llama-bench binary; empty or missing: our figures alone
-  std::string models_dir;   // SmolLM2 and Gemma 3 GGUFs (scripts/fetch-models.sh)
-  int reps = 3;             // llama-bench -r
+  std::string llama_bench;                // llama-bench binary; empty or missing: our figures alone
+  std::string models_dir;                 // SmolLM2 and Gemma 3 GGUFs (scripts/fetch-models.sh)
+  int reps = 3;                           // llama-bench -r
+  int chunk = ss::Stream::kDefaultChunk;  // our prefill's chunk (Stream max_chunk)
 };
 
 // triad_gbs: the in-process STREAM triad (4 KiB pages) the weight GB/s is compared with.

@@ -21,8 +21,13 @@ size_t local_cache_bytes(const ModelConfig& c, const KvCache& cache);
 
 class Stream {
  public:
+  // Tokens per forward call (the workspace's rows). A prompt runs in chunks of
+  // this many: 512, as llama.cpp's default ubatch, widens each quantised
+  // weight tile once per 512 rows and gives sgemm rows enough to split across
+  // threads (1.2-1.4x the prefill rate of chunks of 64, bench/README.md).
+  static constexpr int kDefaultChunk = 512;
   Stream(std::shared_ptr<const Model> model, Backend& be, const CachePolicy& policy,
-         int max_chunk = 64);
+         int max_chunk = kDefaultChunk);
 
   // Feeds T tokens; writes logits for all of them ([T][vocab]) when
   // all_logits, else for the last. Any T: long inputs are split into chunks

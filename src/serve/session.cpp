@@ -9,6 +9,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A session's prompt chunk: each session holds its own workspace (rows of
+// this many tokens), so 64 sessions at the Stream's default 512 would hold
+// 14 MB each for SmolLM2. Sessions share no workspace yet.
+constexpr int kChunk = 64;
+
 // FNV-1a over (role, content) pairs: the chat history in 8 bytes.
 constexpr uint64_t kFnvBasis = 0xcbf29ce484222325ull;
 uint64_t fnv(uint64_t h, std::string_view s) {
@@ -94,7 +99,7 @@ Session::Session(std::string id, Mode mode, std::shared_ptr<const Model> model,
     : id_(std::move(id)),
       mode_(mode),
       backend_(make_cpu_backend()),
-      stream_(std::move(model), *backend_, p),
+      stream_(std::move(model), *backend_, p, kChunk),
       logits_(stream_.model().config().vocab_size),
       history_hash_(kFnvBasis),
       slot_tokens_(p.capacity(), -1),
