@@ -11,7 +11,8 @@ committed, extracted to a temporary directory) and from the working tree, and
 each is measured by `sinkstream sinks -T 64 --samples 100 -t 1 --json`.
 Prints one Markdown table: per run and step, Sink_1 (%), the mean alpha_1
 over (layer, head), and the head with the largest alpha_1, with the share of
-samples in which it exceeds epsilon.
+samples in which it exceeds epsilon. --json FILE also writes every head's
+alpha_1 and share per run and step.
 """
 import argparse
 import json
@@ -74,9 +75,11 @@ def main():
     ap.add_argument("runs", nargs="+", metavar="RUN", help="a run directory under git, e.g. runs/softmax")
     ap.add_argument("--text", required=True, help="UTF-8 text the samples are drawn from")
     ap.add_argument("--bin", default="build/sinkstream", help="the sinkstream binary")
+    ap.add_argument("--json", metavar="FILE", help="also write every head's figures here")
     a = ap.parse_args()
     if not os.access(a.bin, os.X_OK):
         sys.exit(f"sink-checkpoints.py: {a.bin} is not an executable (build first, or --bin)")
+    out = []
     print("| run | step | tokens | Sink_1 | mean α_1 | strongest head | its α_1 | its share > ε |")
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,8 +97,20 @@ def main():
                 print(f"| {name} | {step:,} | {step * 2048 / 1e6:.1f}M | {j['sink'][0]:.2f}% | "
                       f"{mean:.3f} | layer {l} head {h} | {alpha:.3f} | {100 * share:.0f}% |",
                       flush=True)
+                out.append({"run": name, "step": step, "tokens": step * 2048, "sink1": j["sink"][0],
+                            "mean_alpha1": mean,
+                            "alpha1": [[x[0] for x in layer] for layer in j["alpha"]],
+                            "share_above_epsilon": [[x[0] for x in layer]
+                                                    for layer in j["above_epsilon"]]})
     print(f"\nuniform α_1 = {j['alpha_uniform'][0]:.3f}; ε = {j['epsilon']}; "
           f"100 samples of 64 tokens (BOS first) from {os.path.basename(a.text)}")
+    if a.json:
+        tmp = a.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"text": os.path.basename(a.text), "samples": 100, "tokens_per_sample": 64,
+                       "alpha1_uniform": j["alpha_uniform"][0], "epsilon": j["epsilon"],
+                       "checkpoints": out}, f, indent=1)
+        os.replace(tmp, a.json)
 
 
 if __name__ == "__main__":
