@@ -73,6 +73,7 @@ void QuantRow::quantize(const float* x, int64_t n) {
   q.resize(size_t(n));
   d.resize(size_t(n / kBlock));
   sum16.resize(size_t(n / 16));
+  dsum16.resize(size_t(n / 16));
   for (int64_t j = 0; j < n / kBlock; ++j) {
     const float* xb = x + j * kBlock;
     float amax = 0;
@@ -86,6 +87,7 @@ void QuantRow::quantize(const float* x, int64_t n) {
       d[size_t(j)] = std::numeric_limits<float>::quiet_NaN();
       std::fill(qb, qb + kBlock, int8_t(0));
       sum16[size_t(2 * j)] = sum16[size_t(2 * j + 1)] = 0;
+      dsum16[size_t(2 * j)] = dsum16[size_t(2 * j + 1)] = d[size_t(j)];
       continue;
     }
     const float dj = amax / 127;
@@ -96,6 +98,7 @@ void QuantRow::quantize(const float* x, int64_t n) {
       int sum = 0;
       for (int i = 16 * h; i < 16 * h + 16; ++i) sum += qb[i] = int8_t(std::round(xb[i] * id));
       sum16[size_t(2 * j + h)] = int16_t(sum);
+      dsum16[size_t(2 * j + h)] = dj * float(sum);
     }
   }
 }

@@ -32,12 +32,14 @@ enum class DType : uint8_t {
 // An activation row quantised once per matmul for the integer dot products
 // of the quantised types (as llama.cpp's Q8_0/Q8_K): blocks of 32 int8 values
 // q = round(x / d) with d = max|x| / 127 per block, plus the sum of q over
-// every 16 values (for the types whose weights carry an offset or a minimum).
+// every 16 values (for the types whose weights carry an offset or a minimum),
+// as int16 and times d.
 struct QuantRow {
   static constexpr int kBlock = 32;
   std::vector<int8_t> q;
   std::vector<float> d;
   std::vector<int16_t> sum16;
+  std::vector<float> dsum16;  // d of the block * sum16
   // n must be a multiple of kBlock.
   void quantize(const float* x, int64_t n);
 };

@@ -165,21 +165,27 @@ float DotChunks(const void* wv, const QuantRow& x, int64_t n) {
   if constexpr (C::kValues == 256) {
     return DotSuper<C>(w, x, n);
   } else {
+    static_assert(C::kValues == 32);
     const int8_t* xq = x.q.data();
     const float* xd = x.d.data();
-    const int16_t* xs = x.sum16.data();
-    __m256 acc = _mm256_setzero_ps();
-    float off = 0;
-    for (int64_t blk = 0; blk < n / C::kValues; ++blk, w += C::kBytes)
-      for (int k = 0; k < C::kValues / 32; ++k, xq += 32, ++xd, xs += 2) {
-        float s[2], b[2] = {0, 0};
-        const __m256i q = C::unpack(w, k, s, b);
-        const __m256i xv = load32(xq);
-        const __m256i p = C::kSigned ? dot_s8s8(q, xv) : dot_u8s8(q, xv);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(s[0] * *xd), _mm256_cvtepi32_ps(p), acc);
-        if constexpr (C::kOffset) off += *xd * (b[0] * float(xs[0]) + b[1] * float(xs[1]));
-      }
-    return hsum(acc) + off;
+    const float* xs = x.dsum16.data();
+    // Two sums of each kind, for even and odd blocks: one would wait on the
+    // latency of its add every block.
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    float off[2] = {0, 0};
+    auto block = [&](int64_t i, int j) HWY_ATTR {
+      float s[2], b[2] = {0, 0};
+      const __m256i q = C::unpack(w + i * C::kBytes, 0, s, b);
+      const __m256i xv = load32(xq + 32 * i);
+      const __m256i p = C::kSigned ? dot_s8s8(q, xv) : dot_u8s8(q, xv);
+      acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(s[0] * xd[i]), _mm256_cvtepi32_ps(p), acc[j]);
+      if constexpr (C::kOffset) off[j] += b[0] * xs[2 * i] + b[1] * xs[2 * i + 1];
+    };
+    const int64_t blocks = n / 32;
+    int64_t i = 0;
+    for (; i + 1 < blocks; i += 2) block(i, 0), block(i + 1, 1);
+    if (i < blocks) block(i, 0);
+    return hsum(_mm256_add_ps(acc[0], acc[1])) + (off[0] + off[1]);
   }
 #else
   return quant::dot_scalar<C>(wv, x, n);
