@@ -187,14 +187,19 @@ TEST(RealModels, Gemma3PastTheLocalWindowMatchesExactReferenceAndLlamaCpp) {
   against_references(sstest::kGemma3, "Gemma 3", "gemma3_austen2000", 2000);
 }
 
+// Tokens up to and including the first newline of a Gemma reply.
+size_t through_first_line(const std::vector<int>& ids) {
+  constexpr int kNewline = 107;
+  return size_t(std::find(ids.begin(), ids.end(), kNewline) - ids.begin()) + 1;
+}
+
 // Gemma 3 after a Gemma-turn prompt: the runs agree through the first line of
 // the reply (this pretrained 270M echoes the question); after it, llama.cpp
 // and our decode part at a token where both are within their 8-bit rounding.
 TEST(RealModels, Gemma3GreedyMatchesLlamaCpp) {
-  constexpr int kNewline = 107;
   const nlohmann::json ref = sstest::reference("gemma3_greedy.json");
   const auto want = ref.at("greedy_ids").get<std::vector<int>>();
-  const size_t line = size_t(std::find(want.begin(), want.end(), kNewline) - want.begin()) + 1;
+  const size_t line = through_first_line(want);
   ASSERT_LT(line, want.size());
   EXPECT_GE(greedy_against(sstest::kGemma3, ref, "Gemma 3 against llama.cpp"), line)
       << "the first line of the reply differs";
@@ -206,7 +211,6 @@ TEST(RealModels, Gemma3GreedyMatchesLlamaCpp) {
 // the exact model's token at every one of the 64 positions; decode agrees
 // through the first line of the reply and parts only within its own move.
 TEST(RealModels, Gemma3GreedyEqualsTheExactModels) {
-  constexpr int kNewline = 107;
   const nlohmann::json ref = sstest::reference("gemma3_greedy_f64.json");
   const auto prompt = ref.at("prompt_ids").get<std::vector<int>>();
   const auto want = ref.at("greedy_ids").get<std::vector<int>>();
@@ -221,8 +225,8 @@ TEST(RealModels, Gemma3GreedyEqualsTheExactModels) {
   for (size_t i = 0; i < want.size(); ++i)
     EXPECT_EQ(argmax(logits.data() + (prompt.size() - 1 + i) * size_t(V), V), want[i])
         << "token " << i;
-  const size_t line = size_t(std::find(want.begin(), want.end(), kNewline) - want.begin()) + 1;
-  EXPECT_GE(greedy_against(sstest::kGemma3, ref, "Gemma 3 against float64"), line);
+  EXPECT_GE(greedy_against(sstest::kGemma3, ref, "Gemma 3 against float64"),
+            through_first_line(want));
 }
 
 }  // namespace
