@@ -22,6 +22,9 @@ import subprocess
 import sys
 import tempfile
 
+SAMPLES, TOKENS = 100, 64   # Gu et al.'s measure: samples of 64 tokens
+STEP_TOKENS = 2048          # tokens per training step (batch 8 x context 256)
+
 
 def git(*args):
     r = subprocess.run(["git", *args], capture_output=True, text=True)
@@ -64,7 +67,7 @@ def materialise(commit, path, tmp):
 def measure(binary, model, text, tmp):
     js = os.path.join(tmp, "sinks.json")
     subprocess.run([binary, "sinks", "-m", model, "-t", "1", "--no-progress", "--text", text,
-                    "--samples", "100", "-T", "64", "--max-k", "1", "--json", js],
+                    "--samples", str(SAMPLES), "-T", str(TOKENS), "--max-k", "1", "--json", js],
                    check=True, stdout=subprocess.DEVNULL)
     with open(js) as f:
         return json.load(f)
@@ -94,20 +97,20 @@ def main():
                          for l in range(len(j["alpha"])) for h in range(len(j["alpha"][l]))]
                 mean = sum(x[2] for x in heads) / len(heads)
                 l, h, alpha, share = max(heads, key=lambda x: x[2])
-                print(f"| {name} | {step:,} | {step * 2048 / 1e6:.1f}M | {j['sink'][0]:.2f}% | "
+                print(f"| {name} | {step:,} | {step * STEP_TOKENS / 1e6:.1f}M | {j['sink'][0]:.2f}% | "
                       f"{mean:.3f} | layer {l} head {h} | {alpha:.3f} | {100 * share:.0f}% |",
                       flush=True)
-                out.append({"run": name, "step": step, "tokens": step * 2048, "sink1": j["sink"][0],
+                out.append({"run": name, "step": step, "tokens": step * STEP_TOKENS, "sink1": j["sink"][0],
                             "mean_alpha1": mean,
                             "alpha1": [[x[0] for x in layer] for layer in j["alpha"]],
                             "share_above_epsilon": [[x[0] for x in layer]
                                                     for layer in j["above_epsilon"]]})
     print(f"\nuniform α_1 = {j['alpha_uniform'][0]:.3f}; ε = {j['epsilon']}; "
-          f"100 samples of 64 tokens (BOS first) from {os.path.basename(a.text)}")
+          f"{SAMPLES} samples of {TOKENS} tokens (BOS first) from {os.path.basename(a.text)}")
     if a.json:
         tmp = a.json + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({"text": os.path.basename(a.text), "samples": 100, "tokens_per_sample": 64,
+            json.dump({"text": os.path.basename(a.text), "samples": SAMPLES, "tokens_per_sample": TOKENS,
                        "alpha1_uniform": j["alpha_uniform"][0], "epsilon": j["epsilon"],
                        "checkpoints": out}, f, indent=1)
         os.replace(tmp, a.json)
