@@ -158,6 +158,22 @@ float DotSuper(const uint8_t* w, const QuantRow& x, int64_t n) {
 }
 #endif
 
+#if SS_QUANT_X86
+// Block i of a 32-value type into sum acc and offset off (one of two pairs,
+// for even and odd blocks: one would wait on the latency of its add every
+// block). A function rather than a lambda: GCC would not inline the lambda.
+template <class C>
+HWY_INLINE void DotBlock(const uint8_t* w, const int8_t* xq, const float* xd, const float* xs,
+                         int64_t i, __m256& acc, float& off) {
+  float s[2], b[2] = {0, 0};
+  const __m256i q = C::unpack(w + i * C::kBytes, 0, s, b);
+  const __m256i xv = load32(xq + 32 * i);
+  const __m256i p = C::kSigned ? dot_s8s8(q, xv) : dot_u8s8(q, xv);
+  acc = _mm256_fmadd_ps(_mm256_set1_ps(s[0] * xd[i]), _mm256_cvtepi32_ps(p), acc);
+  if constexpr (C::kOffset) off += b[0] * xs[2 * i] + b[1] * xs[2 * i + 1];
+}
+#endif
+
 template <class C>
 float DotChunks(const void* wv, const QuantRow& x, int64_t n) {
 #if SS_QUANT_X86
@@ -169,23 +185,16 @@ float DotChunks(const void* wv, const QuantRow& x, int64_t n) {
     const int8_t* xq = x.q.data();
     const float* xd = x.d.data();
     const float* xs = x.dsum16.data();
-    // Two sums of each kind, for even and odd blocks: one would wait on the
-    // latency of its add every block.
-    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-    float off[2] = {0, 0};
-    auto block = [&](int64_t i, int j) HWY_ATTR {
-      float s[2], b[2] = {0, 0};
-      const __m256i q = C::unpack(w + i * C::kBytes, 0, s, b);
-      const __m256i xv = load32(xq + 32 * i);
-      const __m256i p = C::kSigned ? dot_s8s8(q, xv) : dot_u8s8(q, xv);
-      acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(s[0] * xd[i]), _mm256_cvtepi32_ps(p), acc[j]);
-      if constexpr (C::kOffset) off[j] += b[0] * xs[2 * i] + b[1] * xs[2 * i + 1];
-    };
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float off0 = 0, off1 = 0;
     const int64_t blocks = n / 32;
     int64_t i = 0;
-    for (; i + 1 < blocks; i += 2) block(i, 0), block(i + 1, 1);
-    if (i < blocks) block(i, 0);
-    return hsum(_mm256_add_ps(acc[0], acc[1])) + (off[0] + off[1]);
+    for (; i + 1 < blocks; i += 2) {
+      DotBlock<C>(w, xq, xd, xs, i, acc0, off0);
+      DotBlock<C>(w, xq, xd, xs, i + 1, acc1, off1);
+    }
+    if (i < blocks) DotBlock<C>(w, xq, xd, xs, i, acc0, off0);
+    return hsum(_mm256_add_ps(acc0, acc1)) + (off0 + off1);
   }
 #else
   return quant::dot_scalar<C>(wv, x, n);
