@@ -4,6 +4,7 @@
 // gguf-py's numpy dequantizers on random blocks (tests/reference/).
 #include <hwy/targets.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -111,6 +112,62 @@ TEST(Quant, EveryTargetDotEqualsTheScalarDotAndNearTheF32Reference) {
     }
     hwy::SetSupportedTargetsForTest(0);
   }
+}
+
+// The activation quantiser, naively: per 32 values d = max|x| / 127 and
+// q = round(x / d) half away from zero; the sums per 16 of q.
+struct NaiveRow {
+  std::vector<int8_t> q;
+  std::vector<float> d;
+  std::vector<int16_t> sum16;
+};
+NaiveRow naive_quantize(const std::vector<float>& x) {
+  NaiveRow r;
+  for (size_t j = 0; j < x.size(); j += 32) {
+    float amax = 0;
+    for (size_t i = j; i < j + 32; ++i) amax = std::max(amax, std::abs(x[i]));
+    const float d = amax / 127, id = d > 0 ? 1 / d : 0;
+    r.d.push_back(d);
+    for (size_t h = j; h < j + 32; h += 16) {
+      int sum = 0;
+      for (size_t i = h; i < h + 16; ++i) {
+        r.q.push_back(int8_t(std::round(x[i] * id)));
+        sum += r.q.back();
+      }
+      r.sum16.push_back(int16_t(sum));
+    }
+  }
+  return r;
+}
+
+TEST(Quant, EveryTargetQuantisesActivationsAsTheNaiveCode) {
+  std::mt19937 rng(17);
+  std::normal_distribution<float> g;
+  const int64_t n = 32 * 64;
+  std::vector<float> x(n);
+  for (float& v : x) v = g(rng) * std::pow(10.0f, float(rng() % 7) - 3);
+  // Blocks whose scale is 1 exactly (max|x| = 127), so x / d is x: every
+  // value a tie k + 1/2 of either sign, or just below or above one.
+  for (int64_t j = 0; j < 8; ++j)
+    for (int64_t i = 0; i < 32; ++i) {
+      const float k = float(int(rng() % 126) - 63), half = (rng() & 1 ? 0.5f : -0.5f);
+      const float near[3] = {k + half, std::nextafter(k + half, 0.0f),
+                             std::nextafter(k + half, 200.0f)};
+      x[size_t(32 * j + i)] = i == 0 ? 127.0f : near[rng() % 3];
+    }
+  const NaiveRow want = naive_quantize(x);
+  for (int64_t t : targets()) {
+    hwy::SetSupportedTargetsForTest(t);
+    ss::QuantRow got;
+    got.quantize(x.data(), n);
+    const std::string target = hwy::TargetName(t);
+    EXPECT_EQ(got.q, want.q) << target;
+    EXPECT_EQ(got.d, want.d) << target;
+    EXPECT_EQ(got.sum16, want.sum16) << target;
+    for (size_t i = 0; i < got.dsum16.size(); ++i)
+      EXPECT_EQ(got.dsum16[i], want.d[i / 2] * float(want.sum16[i])) << target;
+  }
+  hwy::SetSupportedTargetsForTest(0);
 }
 
 TEST(Quant, TheDotCatchesAWrongWeight) {  // the checks above can fail

@@ -1,10 +1,7 @@
 #include "core/dtype.h"
 
-#include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <limits>
 
 #include "core/error.h"
 #include "quant/quant.h"
@@ -66,41 +63,6 @@ std::string dtype_names(bool writable_only) {
   for (const DTypeTraits& t : kTypes)
     if (t.quantize || !writable_only) s += (s.empty() ? "" : ", ") + std::string(t.name);
   return s;
-}
-
-void QuantRow::quantize(const float* x, int64_t n) {
-  check(n % kBlock == 0, "activation rows of ", n, " values are not whole blocks of ", kBlock);
-  q.resize(size_t(n));
-  d.resize(size_t(n / kBlock));
-  sum16.resize(size_t(n / 16));
-  dsum16.resize(size_t(n / 16));
-  for (int64_t j = 0; j < n / kBlock; ++j) {
-    const float* xb = x + j * kBlock;
-    float amax = 0;
-    bool finite = true;
-    for (int i = 0; i < kBlock; ++i) {
-      amax = std::max(amax, std::abs(xb[i]));
-      finite = finite && std::isfinite(xb[i]);
-    }
-    int8_t* qb = q.data() + j * kBlock;
-    if (!finite) {  // a NaN or inf (weights from a broken file): the block's dots are NaN
-      d[size_t(j)] = std::numeric_limits<float>::quiet_NaN();
-      std::fill(qb, qb + kBlock, int8_t(0));
-      sum16[size_t(2 * j)] = sum16[size_t(2 * j + 1)] = 0;
-      dsum16[size_t(2 * j)] = dsum16[size_t(2 * j + 1)] = d[size_t(j)];
-      continue;
-    }
-    const float dj = amax / 127;
-    float id = dj > 0 ? 1 / dj : 0;
-    if (std::isinf(id)) id = 0;  // max|x| below 1e-36: the block rounds to zeros
-    d[size_t(j)] = dj;
-    for (int h = 0; h < 2; ++h) {
-      int sum = 0;
-      for (int i = 16 * h; i < 16 * h + 16; ++i) sum += qb[i] = int8_t(std::round(xb[i] * id));
-      sum16[size_t(2 * j + h)] = int16_t(sum);
-      dsum16[size_t(2 * j + h)] = dj * float(sum);
-    }
-  }
 }
 
 float dot_reference(DType t, const void* w, const float* x, int64_t n) {
