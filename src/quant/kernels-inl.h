@@ -161,7 +161,8 @@ float DotSuper(const uint8_t* w, const QuantRow& x, int64_t n) {
 #if SS_QUANT_X86
 // Block i of a 32-value type into sum acc and offset off (one of two pairs,
 // for even and odd blocks: one would wait on the latency of its add every
-// block). A function rather than a lambda: GCC would not inline the lambda.
+// block). Not a lambda: one with HWY_ATTR turns AVX-VNNI back on, so GCC
+// would not inline it into the AVX3_DL code.
 template <class C>
 HWY_INLINE void DotBlock(const uint8_t* w, const int8_t* xq, const float* xd, const float* xs,
                          int64_t i, __m256& acc, float& off) {
