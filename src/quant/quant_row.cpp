@@ -21,7 +21,7 @@ namespace hn = hwy::HWY_NAMESPACE;
 // blocks blocks of 32 values of x to their int8 q, scale d, and sums per 16.
 void QuantizeBlocks(const float* x, int64_t blocks, int8_t* q, float* d, int16_t* sum16,
                     float* dsum16) {
-  const hn::CappedTag<float, 16> df;  // at most 16 lanes: a whole vector per half-block
+  const hn::CappedTag<float, 16> df;  // at most 16 lanes: a half-block is whole vectors
   const hn::Rebind<int32_t, decltype(df)> di;
   const hn::Rebind<int8_t, decltype(df)> d8;
   const int L = int(hn::Lanes(df));
@@ -33,9 +33,8 @@ void QuantizeBlocks(const float* x, int64_t blocks, int8_t* q, float* d, int16_t
       amax = hn::Max(amax, hn::Abs(v));
       nan = hn::Add(nan, hn::Sub(v, v));
     }
-    if (!hn::AllTrue(
-            df,
-            hn::Eq(nan, hn::Zero(df)))) {  // weights from a broken file: the block's dots are NaN
+    // A NaN or inf (weights from a broken file): the block's dots are NaN.
+    if (!hn::AllTrue(df, hn::Eq(nan, hn::Zero(df)))) {
       d[j] = std::numeric_limits<float>::quiet_NaN();
       std::fill(q, q + 32, int8_t(0));
       sum16[2 * j] = sum16[2 * j + 1] = 0;
